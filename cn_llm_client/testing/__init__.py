@@ -1,0 +1,1 @@
+"""Offline OpenAI-compatible gateway emulator."""

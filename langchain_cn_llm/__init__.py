@@ -1,0 +1,1 @@
+"""ChatCNLLM: a LangChain chat model over the cn-llm core."""

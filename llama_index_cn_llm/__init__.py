@@ -1,0 +1,1 @@
+"""CNLLM: a LlamaIndex LLM over the cn-llm core."""
