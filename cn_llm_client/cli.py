@@ -1,0 +1,535 @@
+"""``cn-llm``: the seed's command line (also ``python -m cn_llm_client``).
+
+    cn-llm chat --model qwen3-max --message "Hello, please introduce yourself"
+    cn-llm chat --model deepseek-r1 --message "Which is larger, 9.9 or 9.11?" --stream
+    cn-llm compare --models qwen3-max,deepseek-v3 --message "What is quantum computing?"
+    cn-llm models --json
+    cn-llm demo                      # offline, emulated answers, when AISA_API_KEY is not set
+    cn-llm serve-fake --port 8000    # the offline gateway as a server
+
+Connection: ``--base-url``, ``--api-key``, ``--provider`` (before or after the subcommand), else
+``AISA_BASE_URL`` / ``AISA_API_KEY``. Errors print one line on stderr; exit status 2 for usage
+and configuration errors, 1 for API errors. argparse (standard library) keeps the install small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .client import CNLLMClient
+
+__all__ = ["build_parser", "main"]
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (also the console script ``cn-llm``)."""
+    from .errors import CNLLMError, ConfigurationError, InvalidRequestError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ConfigurationError, InvalidRequestError) as exc:
+        return _fail(exc, 2)
+    except CNLLMError as exc:
+        return _fail(exc, 1)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return 130
+
+
+def _fail(exc: Exception, status: int) -> int:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    sys.stderr.write(f"cn-llm: error: {message}\n")
+    return status
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cn-llm",
+        description="Chinese LLMs (Qwen, DeepSeek, GLM, Kimi, MiniMax) through one OpenAI-compatible gateway.",
+        epilog='example: cn-llm chat --model qwen3-max --message "Hello"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cn-llm {_version()}")
+    _connection_options(parser, None)
+    # The same options after the subcommand; SUPPRESS keeps a value given before it.
+    shared = argparse.ArgumentParser(add_help=False)
+    _connection_options(shared, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, example: str, run: Callable[[Any], int]) -> Any:
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            parents=[shared],
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(run=run)
+        return p
+
+    chat = command(
+        "chat",
+        "Chat with one model.",
+        'cn-llm chat --model deepseek-r1 --message "Which is larger, 9.9 or 9.11?" --stream',
+        _chat,
+    )
+    chat.add_argument("--model", required=True, help="model id, e.g. qwen3-max")
+    chat.add_argument("--message", required=True, help="the user message")
+    chat.add_argument("--system", help="a system prompt")
+    chat.add_argument("--stream", action="store_true", help="print the answer as it arrives")
+    _sampling_options(chat)
+    chat.add_argument("--image", help="an image path or URL (vision models)")
+    chat.add_argument(
+        "--json", action="store_true", help="print the raw JSON (JSON lines with --stream)"
+    )
+    chat.add_argument("--no-reasoning", action="store_true", help="hide the model's reasoning")
+
+    compare = command(
+        "compare",
+        "Ask several models the same question at once.",
+        'cn-llm compare --models "qwen3-max,deepseek-v3" --message "What is quantum computing?"',
+        _compare,
+    )
+    compare.add_argument("--models", required=True, help="comma-separated model ids")
+    compare.add_argument("--message", required=True, help="the user message")
+    _sampling_options(compare)
+    compare.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    models = command(
+        "models",
+        "List the model catalog with prices and features.",
+        "cn-llm models --json",
+        _models,
+    )
+    models.add_argument("--json", action="store_true", help="print the catalog as JSON")
+
+    command(
+        "demo",
+        "A short tour: chat, streaming, reasoning, tools, vision, compare (offline without a key).",
+        "cn-llm demo",
+        _demo,
+    )
+
+    serve = command(
+        "serve-fake",
+        "Run the offline gateway emulator on loopback (emulated answers, for tests and demos).",
+        "cn-llm serve-fake --port 8000 --latency 0.05",
+        _serve_fake,
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    serve.add_argument("--latency", type=float, default=0.0, help="seconds of delay per response")
+    return parser
+
+
+def _connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--base-url", default=default, help="server URL (env AISA_BASE_URL)")
+    parser.add_argument("--api-key", default=default, help="API key (env AISA_API_KEY)")
+    parser.add_argument(
+        "--provider",
+        default=default,
+        help="provider preset: aisa (default), dashscope, deepseek, ...",
+    )
+
+
+def _sampling_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--temperature", type=float, help="0..2")
+    parser.add_argument("--max-tokens", type=int, help="maximum tokens to generate")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _client(args: argparse.Namespace) -> CNLLMClient:
+    from .client import CNLLMClient
+
+    return CNLLMClient(api_key=args.api_key, base_url=args.base_url, provider=args.provider)
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    params = {"temperature": args.temperature, "max_tokens": args.max_tokens}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+# ---------------------------------------------------------------- output
+
+
+class ReasoningPrinter:
+    """Reasoning apart from the answer: dimmed on a terminal, ``[reasoning] `` lines otherwise."""
+
+    def __init__(self, out: TextIO, show: bool = True) -> None:
+        self.out, self.show = out, show
+        self.dim = _is_tty(out) and "NO_COLOR" not in os.environ
+        self._pending = ""
+        self._wrote = False
+
+    def write(self, text: str) -> None:
+        if not self.show or not text:
+            return
+        self._wrote = True
+        if self.dim:
+            self.out.write(f"{DIM}{text}{RESET}")
+            self.out.flush()
+            return
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self.out.write(f"[reasoning] {line}\n")
+
+    def end(self) -> None:
+        """Close the reasoning block (before the answer starts)."""
+        if not self._wrote:
+            return
+        if self._pending:
+            self.out.write(f"[reasoning] {self._pending}\n")
+        elif self.dim:
+            self.out.write("\n")
+        self.out.write("\n")
+        self._pending, self._wrote = "", False
+
+
+def _is_tty(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _footer(model: str, completion: dict) -> str:
+    usage = completion.get("usage") or {}
+    parts = [model]
+    if usage:
+        parts.append(
+            f"{usage.get('prompt_tokens', 0)} in + {usage.get('completion_tokens', 0)} out tokens"
+        )
+    if usage.get("cost") is not None:
+        parts.append(f"${usage['cost']:.6f}")
+    if completion.get("request_id"):
+        parts.append(f"request {completion['request_id']}")
+    return " · ".join(parts)
+
+
+def _print_message(message: dict, reasoning: ReasoningPrinter, out: TextIO) -> None:
+    reasoning.write(message.get("reasoning_content") or "")
+    reasoning.end()
+    if message.get("content"):
+        out.write(message["content"].rstrip("\n") + "\n")
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        out.write(f"[tool call] {fn.get('name')}({fn.get('arguments') or ''})\n")
+
+
+def _stream_to(stream: Any, reasoning: ReasoningPrinter, out: TextIO) -> dict:
+    """Print a stream's reasoning and text as they arrive; returns the final completion."""
+    answered = False
+    with stream:
+        for chunk in stream:
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                reasoning.write(delta.get("reasoning_content") or "")
+                if delta.get("content"):
+                    if not answered:
+                        reasoning.end()
+                        answered = True
+                    out.write(delta["content"])
+                    out.flush()
+    reasoning.end()
+    completion: dict = stream.completion()
+    message = (completion.get("choices") or [{}])[0].get("message") or {}
+    if answered:
+        out.write("\n")
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        out.write(f"[tool call] {fn.get('name')}({fn.get('arguments') or ''})\n")
+    return completion
+
+
+def _table(rows: Iterable[list[str]], header: list[str]) -> str:
+    rows = [header, *rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    lines = []
+    for r in rows:
+        cells = [c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)] + [r[-1]]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * len(header[-1]))
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _comparison_table(results: dict[str, dict]) -> str:
+    rows = []
+    for model, r in results.items():
+        usage = r.get("usage") or {}
+        tokens = usage.get("total_tokens")
+        rows.append(
+            [
+                model,
+                f"{r['latency_s']:.2f}s",
+                "-" if tokens is None else str(tokens),
+                "-" if r.get("cost") is None else f"${r['cost']:.6f}",
+                f"ERROR: {_one_line(r['error'])}" if r.get("error") else _one_line(r["response"]),
+            ]
+        )
+    return _table(rows, ["model", "latency", "tokens", "cost", "answer"])
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _chat(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    content: Any = args.message
+    if args.image:
+        from ._payload import image_part
+
+        content = [{"type": "text", "text": args.message}, image_part(args.image)]
+    messages = [{"role": "user", "content": content}]
+    if args.system:
+        messages.insert(0, {"role": "system", "content": args.system})
+    reasoning = ReasoningPrinter(out, show=not args.no_reasoning)
+    with _client(args) as client:
+        if args.json and args.stream:
+            with client.stream(args.model, messages, **_params(args)) as stream:
+                for chunk in stream:
+                    out.write(json.dumps(chunk, ensure_ascii=False) + "\n")
+            return 0
+        if args.json:
+            completion = client.chat(args.model, messages, **_params(args))
+            out.write(json.dumps(completion, ensure_ascii=False, indent=2) + "\n")
+            return 0
+        if args.stream:
+            completion = _stream_to(
+                client.stream(args.model, messages, **_params(args)), reasoning, out
+            )
+        else:
+            completion = client.chat(args.model, messages, **_params(args))
+            _print_message(
+                (completion.get("choices") or [{}])[0].get("message") or {}, reasoning, out
+            )
+    sys.stderr.write(_footer(args.model, completion) + "\n")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    with _client(args) as client, _Progress(sys.stderr, f"Asking {', '.join(models)}"):
+        results = client.compare_models(models, args.message, **_params(args))
+    if args.json:
+        sys.stdout.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(_comparison_table(results))
+    return 1 if all(r.get("error") for r in results.values()) else 0
+
+
+class _Progress:
+    """One progress line on stderr while waiting (a ticking clock on a terminal)."""
+
+    def __init__(self, err: TextIO, label: str) -> None:
+        self.err, self.label = err, label
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = time.perf_counter()
+
+    def __enter__(self) -> _Progress:
+        if _is_tty(self.err):
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
+        else:
+            self.err.write(f"{self.label} …\n")
+        return self
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.1):
+            self.err.write(f"\r{self.label} … {time.perf_counter() - self._start:.1f}s")
+            self.err.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self.err.write(f"\r{self.label} … done in {time.perf_counter() - self._start:.1f}s\n")
+
+
+def _models(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .catalog import list_models
+
+    models = list_models(args.provider)
+    if args.json:
+        rows = [dataclasses.asdict(m) for m in models]
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return 0
+
+    def price(value: float | None) -> str:
+        return "?" if value is None else f"${value:g}"
+
+    def features(m: Any) -> str:
+        names = ("tools", "vision", "reasoning", "json_mode")
+        return ",".join(n.replace("_mode", "") for n in names if getattr(m, n))
+
+    rows = [
+        [
+            m.id,
+            m.provider,
+            price(m.input_price),
+            price(m.output_price),
+            f"{m.context_window:,}" if m.context_window else "?",
+            features(m) or "-",
+        ]
+        for m in models
+    ]
+    header = ["model", "provider", "input/M", "output/M", "context", "features"]
+    sys.stdout.write(_table(rows, header))
+    return 0
+
+
+def _serve_fake(args: argparse.Namespace) -> int:
+    from .testing import main as serve_main
+
+    argv = ["--port", str(args.port), "--latency", str(args.latency)]
+    return int(serve_main(argv) or 0)
+
+
+# ---------------------------------------------------------------- demo
+
+DEMO_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "city name, e.g. Beijing"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The tour against the real gateway when a key is set, else against the offline gateway."""
+    from .client import CNLLMClient
+
+    if args.base_url or args.api_key or os.environ.get("AISA_API_KEY"):
+        with _client(args) as client:
+            return _tour(client)
+    from .testing import FakeGateway
+
+    sys.stdout.write(
+        "No AISA_API_KEY set: running against the offline gateway on 127.0.0.1.\n"
+        "The answers below are EMULATED (deterministic echoes), not written by a real model.\n"
+        "Set AISA_API_KEY to run the same tour against https://api.aisa.one/v1.\n"
+    )
+    with (
+        FakeGateway(latency=0.02) as gateway,
+        CNLLMClient(api_key=gateway.api_key, base_url=gateway.base_url) as client,
+    ):
+        return _tour(client)
+
+
+def _tour(client: CNLLMClient) -> int:
+    out = sys.stdout
+
+    def step(title: str) -> None:
+        out.write(f"\n== {title}\n")
+
+    step("Chat (qwen3-max)")
+    reply = client.chat("qwen3-max", [{"role": "user", "content": "用一句话介绍你自己"}])
+    _print_message(reply["choices"][0]["message"], ReasoningPrinter(out), out)
+    out.write(_footer("qwen3-max", reply) + "\n")
+
+    step("Streaming (deepseek-v3)")
+    for piece in client.chat_stream("deepseek-v3", [{"role": "user", "content": "讲一个成语故事"}]):
+        out.write(piece)
+        out.flush()
+    out.write("\n")
+
+    step("Reasoning, shown apart from the answer (deepseek-r1)")
+    question = [{"role": "user", "content": "Which is larger, 9.9 or 9.11?"}]
+    _stream_to(client.stream("deepseek-r1", question), ReasoningPrinter(out), out)
+
+    step("Tool call (qwen3-max)")
+    ask = [{"role": "user", "content": "What is the weather in Beijing?"}]
+    reply = client.chat("qwen3-max", ask, tools=[DEMO_TOOL])
+    _print_message(reply["choices"][0]["message"], ReasoningPrinter(out), out)
+
+    step("Vision (qwen3-vl-plus, a generated 8x8 PNG)")
+    from ._payload import image_part
+
+    content = [{"type": "text", "text": "What colour is this image?"}, image_part(_tiny_png())]
+    reply = client.chat("qwen3-vl-plus", [{"role": "user", "content": content}])
+    _print_message(reply["choices"][0]["message"], ReasoningPrinter(out), out)
+
+    step("Compare (qwen3-max, deepseek-v3, deepseek-r1)")
+    results = client.compare_models(["qwen3-max", "deepseek-v3", "deepseek-r1"], "What is AI?")
+    out.write(_comparison_table(results))
+
+    step("LangChain (langchain_cn_llm.ChatCNLLM)")
+    _langchain_step(client, out)
+    step("LlamaIndex (llama_index_cn_llm.CNLLM)")
+    _llama_index_step(client, out)
+    return 0
+
+
+def _langchain_step(client: CNLLMClient, out: TextIO) -> None:
+    try:
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+
+        from langchain_cn_llm import ChatCNLLM  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        out.write(f"skipped: the LangChain extra is not importable ({exc}).\n")
+        return
+    llm = ChatCNLLM(model="qwen3-max", base_url=client.base_url, api_key=client._settings.api_key)
+    chain = (
+        ChatPromptTemplate.from_template("Translate to English: {text}") | llm | StrOutputParser()
+    )
+    out.write(chain.invoke({"text": "你好，世界"}) + "\n")
+
+
+def _llama_index_step(client: CNLLMClient, out: TextIO) -> None:
+    try:
+        from llama_index_cn_llm import CNLLM  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        out.write(f"skipped: the LlamaIndex extra is not importable ({exc}).\n")
+        return
+    llm = CNLLM(model="deepseek-v3", base_url=client.base_url, api_key=client._settings.api_key)
+    out.write(str(llm.complete("Say hello in Chinese.")) + "\n")
+
+
+def _tiny_png(size: int = 8, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    """A solid-colour PNG built with the standard library (zlib + struct), for the vision step."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

@@ -1,0 +1,412 @@
+"""The SDK of the seed: ``CNLLMClient`` and ``AsyncCNLLMClient``.
+
+    from cn_llm_client import CNLLMClient
+
+    client = CNLLMClient()                     # AISA_API_KEY from the environment
+    response = client.chat(model="qwen3-max", messages=[{"role": "user", "content": "Hello!"}])
+    print(response["choices"][0]["message"]["content"], response["usage"]["cost"])
+
+    for piece in client.chat_stream(model="deepseek-v3", messages=[...]):
+        print(piece, end="", flush=True)
+
+    results = client.compare_models(["qwen3-max", "deepseek-v3"], "What is quantum computing?")
+    client.route("code", "Write a binary search")     # MODEL_MAP picks qwen3-coder-plus
+
+    async with AsyncCNLLMClient() as aclient:          # the same names, awaitable
+        response = await aclient.chat("qwen3-max", [...])
+
+Both clients share everything but I/O: payloads come from ``_payload.build_payload`` and every
+completion passes through ``_ClientBase._finish`` (cost from the catalog when the gateway did not
+send one, ``request_id`` added, the meter charged).
+
+Pickling: a client pickles as its constructor settings, never its key. Unpickling re-reads the
+key from the provider's environment variable (``AISA_API_KEY``...), so a client built with an
+explicit ``api_key=`` needs that variable in the receiving process, or unpickling raises
+ConfigurationError. A caller-supplied ``http_client`` is not pickled: the copy makes its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ._config import ConnectionSettings, resolve_settings
+from .budget import CostMeter
+from .errors import CNLLMError, InvalidRequestError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ._transport import AsyncChatStream, ChatStream
+
+__all__ = ["MODEL_MAP", "AsyncCNLLMClient", "CNLLMClient"]
+
+MODEL_MAP: Mapping[str, str] = {
+    "chat": "qwen3-max",  # general chat
+    "code": "qwen3-coder-plus",  # code generation
+    "reasoning": "deepseek-r1",  # complex reasoning
+    "vision": "qwen3-vl-plus",  # visual understanding
+    "fast": "qwen3-coder-flash",  # fast response
+    "translate": "qwen-mt-flash",  # machine translation
+}
+"""The seed's task router table; ``model_map=`` overrides entries per client."""
+
+CHAT_PATH = "/chat/completions"
+
+Messages = list[dict[str, Any]]
+
+
+class _ClientBase:
+    """Settings, payload building and completion post-processing shared by both clients."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        provider: str | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        deadline: float | None = None,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        model_map: Mapping[str, str] | None = None,
+        meter: CostMeter | None = None,
+    ) -> None:
+        self._settings: ConnectionSettings = resolve_settings(api_key, base_url, provider)
+        # Everything needed to rebuild the client except the key and the http client (pickling).
+        self._options: dict[str, Any] = {
+            "base_url": self._settings.base_url,
+            "provider": self._settings.provider.name,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "deadline": deadline,
+            "max_retries": max_retries,
+            "default_headers": dict(default_headers or {}),
+            "model_map": dict(model_map or {}),
+            "meter": meter,
+        }
+        self.model_map: dict[str, str] = {**MODEL_MAP, **(model_map or {})}
+        self.meter = meter
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    @property
+    def provider(self) -> str:
+        return self._settings.provider.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, provider={self.provider!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._options))
+
+    def _transport_args(self) -> dict[str, Any]:
+        from ._transport import Timeouts
+
+        o = self._options
+        return {
+            "base_url": self._settings.base_url,
+            "api_key": self._settings.api_key,
+            "timeout": Timeouts(
+                connect=o["connect_timeout"], read=o["timeout"], total=o["deadline"]
+            ),
+            "max_retries": o["max_retries"],
+            "default_headers": o["default_headers"] or None,
+        }
+
+    def _payload(
+        self, model: str, messages: Messages, stream: bool, params: dict[str, Any]
+    ) -> dict:
+        """Check the budget, then validate and build the request body (raises before any I/O)."""
+        from ._payload import build_payload
+
+        if self.meter is not None:
+            self.meter.check()
+        return build_payload(model, messages, stream=stream, provider=self.provider, **params)
+
+    def _folds_stream(self, model: str, payload: dict) -> bool:
+        """Thinking models that refuse non-stream calls (open Qwen3 on DashScope) get a folded stream.
+
+        The catalog flags such models; the provider flag says whether the server enforces it.
+        """
+        from .catalog import get_model
+
+        if not self._settings.provider.thinking_requires_stream:
+            return False
+        info = get_model(model, self.provider)
+        return (
+            bool(info and info.thinking_requires_stream)
+            and payload.get("enable_thinking") is not False
+        )
+
+    def _finish(self, model: str, completion: dict, request_id: str | None) -> dict:
+        """Fill usage["cost"] from the catalog when missing, add request_id, charge the meter."""
+        from .catalog import cost_of
+
+        usage = completion.get("usage")
+        if isinstance(usage, dict) and usage.get("cost") is None:
+            cost = cost_of(model, usage)
+            if cost is not None:
+                usage["cost"] = cost
+        if request_id:
+            completion["request_id"] = request_id
+        if self.meter is not None:
+            self.meter.charge(usage, usage.get("cost") if isinstance(usage, dict) else None)
+        return completion
+
+    def _route_model(self, task: str) -> str:
+        return self.model_map.get(task, self.model_map["chat"])
+
+
+def _rebuild(cls: type[_ClientBase], options: dict[str, Any]) -> _ClientBase:
+    return cls(**options)
+
+
+def _user(message: str) -> Messages:
+    return [{"role": "user", "content": message}]
+
+
+def _check_models(models: list[str]) -> list[str]:
+    if isinstance(models, str) or not models or not all(isinstance(m, str) and m for m in models):
+        raise InvalidRequestError(
+            "compare_models needs a non-empty list of model ids, e.g. ['qwen3-max', 'deepseek-v3']."
+        )
+    return list(dict.fromkeys(models))
+
+
+def _comparison(completion: dict | None, error: Exception | None, latency: float) -> dict:
+    if completion is None:
+        return {
+            "response": "",
+            "usage": None,
+            "cost": None,
+            "latency_s": latency,
+            "error": str(error),
+        }
+    usage = completion.get("usage") or {}
+    choices = completion.get("choices") or [{}]
+    return {
+        "response": (choices[0].get("message") or {}).get("content") or "",
+        "usage": usage,
+        "cost": usage.get("cost"),
+        "latency_s": latency,
+        "error": None,
+    }
+
+
+def _text_pieces(chunk: dict) -> Iterator[str]:
+    for choice in chunk.get("choices") or ():
+        content = (choice.get("delta") or {}).get("content")
+        if content:
+            yield content
+
+
+class CNLLMClient(_ClientBase):
+    """Synchronous client; one pooled connection per client. See the module docstring."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(api_key, base_url, **options)
+        from ._transport import Transport
+
+        self._transport = Transport(**self._transport_args(), http_client=http_client)
+
+    def chat(self, model: str, messages: Messages, **params: Any) -> dict:
+        """One completion (the seed's response dict, with usage["cost"] and "request_id")."""
+        payload = self._payload(model, messages, False, params)
+        if self._folds_stream(model, payload):
+            payload = self._payload(model, messages, True, params)
+            with self._transport.stream(CHAT_PATH, payload) as stream:
+                for _ in stream:
+                    pass
+                return self._finish(model, stream.completion(), stream.request_id)
+        response = self._transport.post(CHAT_PATH, payload)
+        return self._finish(model, response.data, response.request_id)
+
+    def stream(self, model: str, messages: Messages, **params: Any) -> MeteredStream:
+        """A stream of chunk dicts; ``.completion()`` is the fold (cost filled once complete)."""
+        payload = self._payload(model, messages, True, params)
+        return MeteredStream(self._transport.stream(CHAT_PATH, payload), model, self._finish)
+
+    def chat_stream(self, model: str, messages: Messages, **params: Any) -> Iterator[str]:
+        """Text pieces as they arrive (the seed's streaming call)."""
+        with self.stream(model, messages, **params) as stream:
+            for chunk in stream:
+                yield from _text_pieces(chunk)
+
+    def compare_models(self, models: list[str], message: str, **params: Any) -> dict[str, dict]:
+        """Ask every model the same question at once; a failing model records its error."""
+        models = _check_models(models)
+
+        def one(model: str) -> dict:
+            start = time.perf_counter()
+            try:
+                completion = self.chat(model, _user(message), **params)
+            except CNLLMError as exc:
+                return _comparison(None, exc, time.perf_counter() - start)
+            return _comparison(completion, None, time.perf_counter() - start)
+
+        with ThreadPoolExecutor(max_workers=len(models)) as pool:
+            return dict(zip(models, pool.map(one, models), strict=True))
+
+    def route(self, task: str, message: str, **params: Any) -> dict:
+        """Send ``message`` to the model ``model_map`` names for ``task`` (unknown: "chat")."""
+        return self.chat(self._route_model(task), _user(message), **params)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> CNLLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncCNLLMClient(_ClientBase):
+    """Asynchronous client (aiohttp-backed httpx pool by default). See the module docstring."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(api_key, base_url, **options)
+        from ._transport import AsyncTransport
+
+        self._transport = AsyncTransport(**self._transport_args(), http_client=http_client)
+
+    async def chat(self, model: str, messages: Messages, **params: Any) -> dict:
+        payload = self._payload(model, messages, False, params)
+        if self._folds_stream(model, payload):
+            payload = self._payload(model, messages, True, params)
+            async with self._transport.stream(CHAT_PATH, payload) as stream:
+                async for _ in stream:
+                    pass
+                return self._finish(model, stream.completion(), stream.request_id)
+        response = await self._transport.post(CHAT_PATH, payload)
+        return self._finish(model, response.data, response.request_id)
+
+    def stream(self, model: str, messages: Messages, **params: Any) -> AsyncMeteredStream:
+        payload = self._payload(model, messages, True, params)
+        return AsyncMeteredStream(self._transport.stream(CHAT_PATH, payload), model, self._finish)
+
+    async def chat_stream(
+        self, model: str, messages: Messages, **params: Any
+    ) -> AsyncIterator[str]:
+        async with self.stream(model, messages, **params) as stream:
+            async for chunk in stream:
+                for piece in _text_pieces(chunk):
+                    yield piece
+
+    async def compare_models(
+        self, models: list[str], message: str, **params: Any
+    ) -> dict[str, dict]:
+        models = _check_models(models)
+
+        async def one(model: str) -> dict:
+            start = time.perf_counter()
+            try:
+                completion = await self.chat(model, _user(message), **params)
+            except CNLLMError as exc:
+                return _comparison(None, exc, time.perf_counter() - start)
+            return _comparison(completion, None, time.perf_counter() - start)
+
+        return dict(zip(models, await asyncio.gather(*(one(m) for m in models)), strict=True))
+
+    async def route(self, task: str, message: str, **params: Any) -> dict:
+        return await self.chat(self._route_model(task), _user(message), **params)
+
+    async def close(self) -> None:
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncCNLLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+Finish = Callable[[str, dict, "str | None"], dict]
+
+
+class _MeteredBase:
+    """Delegates to the transport's stream; post-processes the fold once it completes."""
+
+    def __init__(self, inner: Any, model: str, finish: Finish) -> None:
+        self._inner = inner
+        self._model = model
+        self._finish = finish
+        self._final: dict | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        return self._inner.request_id  # type: ignore[no-any-return]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._inner.headers  # type: ignore[no-any-return]
+
+    def completion(self) -> dict:
+        """The fold so far; after the stream completed, with usage["cost"] and request_id."""
+        return self._final if self._final is not None else self._inner.completion()  # type: ignore[no-any-return]
+
+    def _complete(self) -> None:
+        if self._final is None:
+            self._final = self._finish(self._model, self._inner.completion(), self.request_id)
+
+
+class MeteredStream(_MeteredBase):
+    """The client's view of a ``ChatStream``: iterate chunk dicts; use as a context manager."""
+
+    _inner: ChatStream
+
+    def __iter__(self) -> Iterator[dict]:
+        yield from self._inner
+        self._complete()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> MeteredStream:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._inner.__exit__(*exc)
+
+
+class AsyncMeteredStream(_MeteredBase):
+    """The async client's view of an ``AsyncChatStream``."""
+
+    _inner: AsyncChatStream
+
+    async def __aiter__(self) -> AsyncIterator[dict]:
+        async for chunk in self._inner:
+            yield chunk
+        self._complete()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def __aenter__(self) -> AsyncMeteredStream:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
