@@ -1,0 +1,168 @@
+"""Fold `chat.completion.chunk` dicts into the `chat.completion` they add up to.
+
+    >>> acc = StreamAccumulator()
+    >>> acc.add({"id": "c1", "model": "qwen3-max", "created": 1,
+    ...          "choices": [{"index": 0, "delta": {"role": "assistant", "content": "你"}}]})
+    >>> acc.add({"choices": [{"index": 0, "delta": {"content": "好"}, "finish_reason": "stop"}]})
+    >>> acc.completion()["choices"][0]["message"]["content"]
+    '你好'
+
+Linear: pieces are kept in lists and joined once, in `completion()`. Only choice 0 is folded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+__all__ = ["StreamAccumulator", "delta_of", "parse_tool_arguments"]
+
+
+class _ToolCall:
+    __slots__ = ("arguments", "id", "name", "type")
+
+    def __init__(self, id: str | None) -> None:
+        self.id = id
+        self.type = "function"
+        self.name: str | None = None
+        self.arguments: list[str] = []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.name, "arguments": "".join(self.arguments)},
+        }
+
+
+class StreamAccumulator:
+    """Collects content, reasoning, tool-call fragments, finish_reason and usage."""
+
+    __slots__ = (
+        "_by_index",
+        "_calls",
+        "_content",
+        "_reasoning",
+        "_saw_content",
+        "created",
+        "finish_reason",
+        "id",
+        "model",
+        "usage",
+    )
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.model: str | None = None
+        self.created: int | None = None
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self._content: list[str] = []
+        self._saw_content = False
+        self._reasoning: list[str] = []
+        self._calls: list[_ToolCall] = []
+        self._by_index: dict[int, _ToolCall] = {}
+
+    def add(self, chunk: Mapping[str, Any]) -> None:
+        if self.id is None:
+            self.id = chunk.get("id")
+            self.model = chunk.get("model")
+            self.created = chunk.get("created")
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) == 0:
+                self._add_choice(choice)
+
+    def _add_choice(self, choice: Mapping[str, Any]) -> None:
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if not delta:
+            return
+        content = delta.get("content")
+        if content is not None:
+            self._saw_content = True
+            if content:
+                self._content.append(content)
+        reasoning = delta.get("reasoning_content")
+        if reasoning is None:
+            reasoning = delta.get("reasoning")  # vLLM and OpenRouter spelling
+        if reasoning:
+            self._reasoning.append(reasoning)
+        for fragment in delta.get("tool_calls") or ():
+            self._add_tool_fragment(fragment)
+
+    def _add_tool_fragment(self, fragment: Mapping[str, Any]) -> None:
+        index = fragment.get("index", 0)
+        call_id = fragment.get("id")
+        call = self._by_index.get(index)
+        # Some servers reuse index 0 for parallel calls and tell them apart only by id.
+        if call is None or (call_id and call.id and call_id != call.id):
+            call = _ToolCall(call_id)
+            self._by_index[index] = call
+            self._calls.append(call)
+        elif call_id and not call.id:
+            call.id = call_id
+        if fragment.get("type"):
+            call.type = fragment["type"]
+        function = fragment.get("function")
+        if function:
+            if function.get("name") and not call.name:
+                call.name = function["name"]
+            if function.get("arguments"):
+                call.arguments.append(function["arguments"])
+
+    @property
+    def text(self) -> str:
+        return "".join(self._content)
+
+    def completion(self) -> dict[str, Any]:
+        """The completion-shaped dict folded so far (safe to call at any time)."""
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(self._content) if self._saw_content else None,
+        }
+        if self._reasoning:
+            message["reasoning_content"] = "".join(self._reasoning)
+        if self._calls:
+            message["tool_calls"] = [call.as_dict() for call in self._calls]
+        result: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+        }
+        if self.usage is not None:
+            result["usage"] = self.usage
+        return result
+
+
+def delta_of(chunk: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The `delta` of choice 0, or None for chunks without one (the final usage chunk)."""
+    choices = chunk.get("choices")
+    if not choices:
+        return None
+    delta: dict[str, Any] | None = choices[0].get("delta")
+    return delta
+
+
+def parse_tool_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Tool-call arguments as a dict: `{}` for None/""/"null", None when not a JSON object.
+
+    >>> parse_tool_arguments('{"city": "北京"}'), parse_tool_arguments(""), parse_tool_arguments("[1")
+    ({'city': '北京'}, {}, None)
+    """
+    if isinstance(raw, Mapping):  # a few servers send an object instead of a JSON string
+        return dict(raw)
+    if raw is None or not raw.strip() or raw.strip() == "null":
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

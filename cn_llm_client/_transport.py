@@ -1,0 +1,593 @@
+"""One request path to an OpenAI-compatible server, sync and async.
+
+    >>> transport = Transport("https://api.aisa.one/v1", key, timeout=Timeouts(read=60))
+    >>> transport.post("/chat/completions", payload).data["choices"][0]["message"]["content"]
+    >>> with transport.stream("/chat/completions", {**payload, "stream": True}) as stream:
+    ...     for chunk in stream:
+    ...         ...
+    ...     stream.completion()  # the fold of every chunk
+
+`_Core` builds every request, parses every response and stream event, maps every failure to
+`cn_llm_client.errors` and decides every retry; `Transport` and `AsyncTransport` only do the I/O.
+The total deadline is checked between reads, and no single read waits longer than the time that was
+left when the request was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import httpx
+import orjson
+
+from cn_llm_client._sse import ServerSentEvent, SSEDecoder
+from cn_llm_client._stream import StreamAccumulator
+from cn_llm_client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    CNLLMError,
+    ConfigurationError,
+    InsufficientBalanceError,
+    ModelNotFoundError,
+    ProtocolError,
+    StreamInterruptedError,
+    error_from_event,
+    status_error,
+)
+
+__all__ = [
+    "APIResponse",
+    "AsyncChatStream",
+    "AsyncTransport",
+    "ChatStream",
+    "Timeouts",
+    "Transport",
+]
+
+logger = logging.getLogger("cn_llm_client")
+
+try:
+    _USER_AGENT = f"cn-llm/{version('cn-llm')}"
+except PackageNotFoundError:  # running from a source tree that was never installed
+    _USER_AGENT = "cn-llm/0"
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 60.0  # a server asking for a longer wait gets its error raised at once
+# Failures where the server cannot have started on the request (or closed a stale keep-alive
+# connection under us), so sending it again is safe.
+_SAFE_TO_RETRY = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.RemoteProtocolError,
+)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: `connect`, `read` (idle time between bytes) and an optional `total` deadline."""
+
+    connect: float = 10.0
+    read: float = 120.0
+    total: float | None = None
+
+
+@dataclass
+class APIResponse:
+    data: dict[str, Any]
+    request_id: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Core:
+    """Everything but the I/O, shared by Transport and AsyncTransport."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        timeout: Timeouts,
+        max_retries: int,
+        default_headers: Mapping[str, str] | None,
+    ) -> None:
+        url = httpx.URL(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigurationError(
+                f"Invalid base_url {base_url!r}: use an http(s) URL such as https://api.aisa.one/v1."
+            )
+        if max_retries < 0:
+            raise ConfigurationError("max_retries must be >= 0.")
+        self.base_url = str(url)
+        self.host = url.netloc.decode("ascii")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._api_key = api_key
+        self._headers = {
+            "Content-Type": "application/json",
+            "User-Agent": _USER_AGENT,
+            **(default_headers or {}),
+        }
+
+    def build_request(
+        self,
+        client: httpx.Client | httpx.AsyncClient,
+        path: str,
+        payload: dict[str, Any],
+        deadline: float | None,
+    ) -> httpx.Request:
+        headers = dict(self._headers)
+        headers["Accept"] = "text/event-stream" if payload.get("stream") else "application/json"
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        read = self.timeout.read
+        if deadline is not None:
+            read = max(min(read, deadline - time.monotonic()), 0.001)
+        timeout = httpx.Timeout(
+            connect=self.timeout.connect, read=read, write=read, pool=self.timeout.connect
+        )
+        return client.build_request(
+            "POST",
+            self.base_url + path,
+            content=orjson.dumps(payload),
+            headers=headers,
+            timeout=timeout,
+        )
+
+    def deadline(self) -> float | None:
+        return None if self.timeout.total is None else time.monotonic() + self.timeout.total
+
+    def deadline_error(self, partial: dict[str, Any] | None = None) -> APITimeoutError:
+        return APITimeoutError(
+            f"The total deadline of {self.timeout.total:g} s passed talking to {self.host}",
+            host=self.host,
+            partial=partial,
+        )
+
+    def connection_error(
+        self, exc: httpx.HTTPError, partial: dict[str, Any] | None = None
+    ) -> CNLLMError:
+        """`exc` as our error; with `partial` (a stream that had started) a break is an interruption."""
+        # httpx-aiohttp maps some aiohttp connection errors to httpx.ConnectTimeout: trust the cause.
+        cause = exc.__cause__
+        timed_out = isinstance(exc, httpx.TimeoutException) and (
+            cause is None or isinstance(cause, TimeoutError)
+        )
+        what = "Timed out" if timed_out else "Connection failed"
+        detail = str(exc) or type(exc).__name__
+        cls = APITimeoutError if timed_out else APIConnectionError
+        if partial is not None and not timed_out:
+            return StreamInterruptedError(
+                f"The stream from {self.host} broke: {detail}", partial=partial
+            )
+        return cls(f"{what} ({self.host}): {detail}", host=self.host, partial=partial)
+
+    def http_error(
+        self, response: httpx.Response, body: bytes, payload: dict[str, Any]
+    ) -> APIStatusError:
+        error = status_error(response.status_code, body, response.headers)
+        if isinstance(error, ModelNotFoundError):
+            error.suggestions = _suggest_models(payload.get("model"))
+        return error
+
+    def parse_body(
+        self, response: httpx.Response, body: bytes, payload: dict[str, Any]
+    ) -> APIResponse:
+        """A whole non-stream response as APIResponse, or the matching error raised."""
+        if response.status_code >= 400:
+            raise self.http_error(response, body, payload)
+        request_id = _request_id(response)
+        try:
+            data = orjson.loads(body)  # JSON allows the blank lines DeepSeek sends while queued
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            shown = body.decode("utf-8", "replace").strip()[:200] or "an empty body"
+            raise ProtocolError(
+                f"Expected a JSON object from {self.host}, got: {shown}",
+                status_code=response.status_code,
+                request_id=request_id,
+                body=shown,
+            )
+        if data.get("error"):  # a few gateways answer 200 with an error body
+            raise error_from_event(data, request_id=request_id)
+        return APIResponse(
+            data, request_id or _text(data.get("request_id")), dict(response.headers)
+        )
+
+    def retry_delay(
+        self, attempt: int, error: CNLLMError, deadline: float | None, safe: bool
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None to raise `error` now."""
+        if attempt >= self.max_retries:
+            return None
+        wait: float | None = None
+        if isinstance(error, APIStatusError):
+            if error.status_code not in RETRY_STATUSES or isinstance(
+                error, InsufficientBalanceError
+            ):
+                return None
+            wait = error.retry_after
+        elif not safe:
+            return None
+        if wait is None:
+            base = min(0.5 * 2**attempt, 8.0)
+            wait = base / 2 + random.uniform(0, base / 2)  # jitter: spread clients apart
+        elif wait > MAX_RETRY_AFTER:
+            return None
+        if deadline is not None and time.monotonic() + wait > deadline:
+            return None
+        return wait
+
+    def log(
+        self, path: str, outcome: httpx.Response | Exception, attempt: int, started: float
+    ) -> None:
+        """One DEBUG line per attempt; never headers (they hold the key)."""
+        if logger.isEnabledFor(logging.DEBUG):
+            response = outcome if isinstance(outcome, httpx.Response) else None
+            logger.debug(
+                "POST %s%s -> %s request_id=%s attempt=%d elapsed=%.3fs",
+                self.base_url,
+                path,
+                response.status_code if response is not None else type(outcome).__name__,
+                _request_id(response) if response is not None else None,
+                attempt + 1,
+                time.monotonic() - started,
+            )
+
+
+class _Events:
+    """The chunks of one stream attempt: SSE decoding, one orjson parse per event, the fold."""
+
+    __slots__ = ("accumulator", "decoder", "done", "host", "request_id")
+
+    def __init__(self, host: str, request_id: str | None) -> None:
+        self.host = host
+        self.request_id = request_id
+        self.decoder = SSEDecoder()
+        self.accumulator = StreamAccumulator()
+        self.done = False
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        return self._chunks(self.decoder.feed(data))
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The last chunks at EOF; raises StreamInterruptedError if [DONE] never came."""
+        chunks = self._chunks(self.decoder.flush())
+        if not self.done:
+            raise StreamInterruptedError(
+                f"The stream from {self.host} ended without [DONE]",
+                request_id=self.request_id,
+                partial=self.accumulator.completion(),
+            )
+        return chunks
+
+    def _chunks(self, events: list[ServerSentEvent]) -> list[dict[str, Any]]:
+        chunks: list[dict[str, Any]] = []
+        for event in events:
+            data = event.data
+            if data == "[DONE]":
+                self.done = True
+                break
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                if not data.strip():
+                    continue
+                chunk = None
+            if not isinstance(chunk, dict):
+                raise ProtocolError(
+                    f"Malformed stream event from {self.host}: {data[:200]}",
+                    request_id=self.request_id,
+                    body=data[:200],
+                    partial=self.accumulator.completion(),
+                )
+            if chunk.get("error") or event.event == "error":
+                error = error_from_event(chunk, request_id=self.request_id)
+                error.partial = self.accumulator.completion()
+                raise error
+            self.accumulator.add(chunk)
+            chunks.append(chunk)
+        return chunks
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    return response.headers.get("x-request-id") or response.headers.get("request-id")
+
+
+def _suggest_models(model: Any) -> list[str]:
+    try:
+        from cn_llm_client.catalog import suggest_models  # lazy: keeps the transport import light
+    except ImportError:  # the catalog is optional for the transport
+        return []
+    return list(suggest_models(str(model))) if model else []
+
+
+class Transport:
+    """Sync HTTP for one base URL over one pooled httpx.Client (yours, if given: then never closed)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: Timeouts = Timeouts(),
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self._core = _Core(base_url, api_key, timeout, max_retries, default_headers)
+        self._owns_client = http_client is None
+        self._client = http_client or httpx.Client()
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._core.base_url!r})"
+
+    def post(self, path: str, payload: dict[str, Any]) -> APIResponse:
+        core, client = self._core, self._client
+        deadline = core.deadline()
+        for attempt in range(core.max_retries + 1):
+            started = time.monotonic()
+            try:
+                request = core.build_request(client, path, payload, deadline)
+                response = client.send(request, stream=True)
+                try:
+                    pieces = []
+                    for data in response.iter_bytes():
+                        pieces.append(data)
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise core.deadline_error()
+                finally:
+                    response.close()
+                core.log(path, response, attempt, started)
+                return core.parse_body(response, b"".join(pieces), payload)
+            except httpx.HTTPError as exc:
+                core.log(path, exc, attempt, started)
+                error, safe = core.connection_error(exc), isinstance(exc, _SAFE_TO_RETRY)
+            except APIStatusError as exc:
+                error, safe = exc, False
+            delay = core.retry_delay(attempt, error, deadline, safe)
+            if delay is None:
+                raise error
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def stream(self, path: str, payload: dict[str, Any]) -> ChatStream:
+        return ChatStream(self, path, payload)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ChatStream:
+    """The chunk dicts of one streamed completion; `.completion()` is the fold so far.
+
+    Opens on first iteration; retried (as the transport's policy says) only before its first chunk.
+    """
+
+    def __init__(self, transport: Transport, path: str, payload: dict[str, Any]) -> None:
+        self._core = transport._core
+        self._client = transport._client
+        self._path = path
+        self._payload = payload
+        self._events = _Events(self._core.host, None)
+        self._chunks: Iterator[dict[str, Any]] | None = None
+        self.request_id: str | None = None
+        self.headers: dict[str, str] = {}
+
+    def completion(self) -> dict[str, Any]:
+        return self._events.accumulator.completion()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self._chunks is None:
+            self._chunks = self._run()
+        return self._chunks
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._chunks is not None:
+            self._chunks.close()  # type: ignore[attr-defined]
+
+    def _run(self) -> Iterator[dict[str, Any]]:
+        core, client, path = self._core, self._client, self._path
+        deadline = core.deadline()
+        for attempt in range(core.max_retries + 1):
+            started = time.monotonic()
+            events: _Events | None = None
+            try:
+                request = core.build_request(client, path, self._payload, deadline)
+                response = client.send(request, stream=True)
+                try:
+                    core.log(path, response, attempt, started)
+                    if response.status_code >= 400:
+                        raise core.http_error(response, response.read(), self._payload)
+                    self.headers, self.request_id = dict(response.headers), _request_id(response)
+                    events = self._events = _Events(core.host, self.request_id)
+                    for data in response.iter_bytes():
+                        yield from events.feed(data)
+                        if events.done:
+                            return
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise core.deadline_error(events.accumulator.completion())
+                    yield from events.finish()
+                    return
+                finally:
+                    response.close()
+            except httpx.HTTPError as exc:
+                core.log(path, exc, attempt, started)
+                partial = None if events is None else events.accumulator.completion()
+                error, safe = core.connection_error(exc, partial), isinstance(exc, _SAFE_TO_RETRY)
+            except (APIStatusError, StreamInterruptedError) as exc:
+                error, safe = exc, isinstance(exc, StreamInterruptedError)
+            started_yielding = events is not None and events.accumulator.id is not None
+            delay = None if started_yielding else core.retry_delay(attempt, error, deadline, safe)
+            if delay is None:
+                raise error
+            time.sleep(delay)
+
+
+class AsyncTransport:
+    """Async HTTP for one base URL over one pooled httpx.AsyncClient (yours, if given).
+
+    The default client runs on httpx-aiohttp's AiohttpTransport: httpx's own async pool collapses
+    under hundreds of concurrent requests (encode/httpx#3215).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: Timeouts = Timeouts(),
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._core = _Core(base_url, api_key, timeout, max_retries, default_headers)
+        self._owns_client = http_client is None
+        self._client = http_client or _default_async_client()
+
+    def __repr__(self) -> str:
+        return f"AsyncTransport(base_url={self._core.base_url!r})"
+
+    async def post(self, path: str, payload: dict[str, Any]) -> APIResponse:
+        core, client = self._core, self._client
+        deadline = core.deadline()
+        for attempt in range(core.max_retries + 1):
+            started = time.monotonic()
+            try:
+                request = core.build_request(client, path, payload, deadline)
+                response = await client.send(request, stream=True)
+                try:
+                    pieces = []
+                    async for data in response.aiter_bytes():
+                        pieces.append(data)
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise core.deadline_error()
+                finally:
+                    await response.aclose()
+                core.log(path, response, attempt, started)
+                return core.parse_body(response, b"".join(pieces), payload)
+            except httpx.HTTPError as exc:
+                core.log(path, exc, attempt, started)
+                error, safe = core.connection_error(exc), isinstance(exc, _SAFE_TO_RETRY)
+            except APIStatusError as exc:
+                error, safe = exc, False
+            delay = core.retry_delay(attempt, error, deadline, safe)
+            if delay is None:
+                raise error
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def stream(self, path: str, payload: dict[str, Any]) -> AsyncChatStream:
+        return AsyncChatStream(self, path, payload)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class AsyncChatStream:
+    """The async twin of ChatStream: `async with` and `async for`."""
+
+    def __init__(self, transport: AsyncTransport, path: str, payload: dict[str, Any]) -> None:
+        self._core = transport._core
+        self._client = transport._client
+        self._path = path
+        self._payload = payload
+        self._events = _Events(self._core.host, None)
+        self._chunks: AsyncIterator[dict[str, Any]] | None = None
+        self.request_id: str | None = None
+        self.headers: dict[str, str] = {}
+
+    def completion(self) -> dict[str, Any]:
+        return self._events.accumulator.completion()
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        if self._chunks is None:
+            self._chunks = self._run()
+        return self._chunks
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._chunks is not None:
+            await self._chunks.aclose()  # type: ignore[attr-defined]
+
+    async def _run(self) -> AsyncIterator[dict[str, Any]]:
+        core, client, path = self._core, self._client, self._path
+        deadline = core.deadline()
+        for attempt in range(core.max_retries + 1):
+            started = time.monotonic()
+            events: _Events | None = None
+            try:
+                request = core.build_request(client, path, self._payload, deadline)
+                response = await client.send(request, stream=True)
+                try:
+                    core.log(path, response, attempt, started)
+                    if response.status_code >= 400:
+                        raise core.http_error(response, await response.aread(), self._payload)
+                    self.headers, self.request_id = dict(response.headers), _request_id(response)
+                    events = self._events = _Events(core.host, self.request_id)
+                    async for data in response.aiter_bytes():
+                        for chunk in events.feed(data):
+                            yield chunk
+                        if events.done:
+                            return
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise core.deadline_error(events.accumulator.completion())
+                    for chunk in events.finish():
+                        yield chunk
+                    return
+                finally:
+                    await response.aclose()
+            except httpx.HTTPError as exc:
+                core.log(path, exc, attempt, started)
+                partial = None if events is None else events.accumulator.completion()
+                error, safe = core.connection_error(exc, partial), isinstance(exc, _SAFE_TO_RETRY)
+            except (APIStatusError, StreamInterruptedError) as exc:
+                error, safe = exc, isinstance(exc, StreamInterruptedError)
+            started_yielding = events is not None and events.accumulator.id is not None
+            delay = None if started_yielding else core.retry_delay(attempt, error, deadline, safe)
+            if delay is None:
+                raise error
+            await asyncio.sleep(delay)
+
+
+def _default_async_client() -> httpx.AsyncClient:
+    from httpx_aiohttp import AiohttpTransport  # imported here: pulls in aiohttp
+
+    return httpx.AsyncClient(transport=AiohttpTransport())

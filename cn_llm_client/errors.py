@@ -1,0 +1,360 @@
+"""Every failure of cn-llm, as one exception hierarchy.
+
+```
+CNLLMError(Exception)              .message .status_code .code .type .request_id .partial
+├── ConfigurationError(ValueError)     missing key, invalid base_url, unknown provider
+├── InvalidRequestError(ValueError)    our own validation, raised before any I/O
+├── BudgetExceededError                a cost budget is spent
+├── APIConnectionError                 .host; connect refused, DNS, TLS
+│   └── APITimeoutError                connect/read timeout or total deadline
+├── StreamInterruptedError             stream broke or ended without [DONE]; .partial
+└── APIStatusError                     .status_code .code .type .request_id .body (dict | short str)
+    ├── BadRequestError                400, 422
+    ├── AuthenticationError            401
+    ├── InsufficientBalanceError       402
+    ├── PermissionDeniedError          403
+    ├── ModelNotFoundError             404; .suggestions from the catalog ("did you mean")
+    ├── RateLimitError                 429; .retry_after (seconds, float | None)
+    └── ServerError                    5xx (HTML/empty bodies shown briefly)
+        └── ProtocolError              a 2xx body or stream event that is not the JSON we expect
+```
+
+`str(error)` is one line: status, server code, message, request id and what to do::
+
+    >>> status_error(401, b'{"error": {"code": "invalid_api_key", "message": "Bad key"}}', {})
+    AuthenticationError('HTTP 401 [invalid_api_key] Bad key. Check AISA_API_KEY (or the api_key you passed).')
+
+`.partial` is None, except on errors raised out of a stream: then it holds the completion-shaped
+dict folded from what arrived (content, reasoning_content, tool_calls, usage if any).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import re
+import time
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "CNLLMError",
+    "ConfigurationError",
+    "InsufficientBalanceError",
+    "InvalidRequestError",
+    "ModelNotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "ServerError",
+    "StreamInterruptedError",
+    "error_from_event",
+    "parse_retry_after",
+    "status_error",
+]
+
+
+class CNLLMError(Exception):
+    """Base of every cn-llm error. `hint` says what the caller can do about it."""
+
+    hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        type: str | None = None,
+        request_id: str | None = None,
+        partial: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)  # args == (message,): the default pickling rebuilds from it
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.type = type
+        self.request_id = request_id
+        self.partial = partial
+
+    def __str__(self) -> str:
+        head = f"HTTP {self.status_code} " if self.status_code else ""
+        code = f"[{self.code}] " if self.code else ""
+        rid = f" (request_id {self.request_id})" if self.request_id else ""
+        hint = self._hint()
+        text = f"{head}{code}{self.message}".rstrip(". ")
+        return f"{text}{rid}." + (f" {hint}" if hint else "")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def _hint(self) -> str:
+        return self.hint
+
+
+class ConfigurationError(CNLLMError, ValueError):
+    """Missing key, invalid base_url or unknown provider."""
+
+
+class InvalidRequestError(CNLLMError, ValueError):
+    """The request failed our own validation; nothing was sent."""
+
+
+class BudgetExceededError(CNLLMError):
+    """A cost budget is spent; nothing was sent."""
+
+
+class APIConnectionError(CNLLMError):
+    """The server could not be reached (refused, DNS, TLS, connection dropped)."""
+
+    hint = "Check your network and the base_url."
+
+    def __init__(self, message: str, *, host: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.host = host
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect or read timeout, or the total deadline, ran out."""
+
+    hint = "Try again, or raise the timeout."
+
+
+class StreamInterruptedError(CNLLMError):
+    """The stream broke or ended without [DONE]; `.partial` keeps what arrived."""
+
+    hint = "What arrived so far is in .partial."
+
+
+class APIStatusError(CNLLMError):
+    """The server answered with an error status (or an error event inside a stream)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: dict[str, Any] | str | None = None,
+        retry_after: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.body = body
+        self.retry_after = retry_after  # from Retry-After, when the server sent one
+
+
+class BadRequestError(APIStatusError, ValueError):
+    """400 or 422: the server rejected the request; retrying will not help."""
+
+
+class AuthenticationError(APIStatusError):
+    hint = "Check AISA_API_KEY (or the api_key you passed)."
+
+
+class InsufficientBalanceError(APIStatusError):
+    hint = "Top up the account balance."
+
+
+class PermissionDeniedError(APIStatusError):
+    hint = "This key may not use this model or region."
+
+
+class ModelNotFoundError(APIStatusError):
+    """404 for the model; `.suggestions` holds close model ids from the catalog."""
+
+    def __init__(self, message: str, *, suggestions: list[str] | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.suggestions = suggestions or []
+
+    def _hint(self) -> str:
+        if self.suggestions:
+            return f"Did you mean: {', '.join(self.suggestions)}?"
+        return "Check the model id (`cn-llm models` lists them) and the base_url."
+
+
+class RateLimitError(APIStatusError):
+    """429; `.retry_after` is the server's Retry-After in seconds (None if not sent)."""
+
+    def _hint(self) -> str:
+        if self.retry_after is not None:
+            return f"Slow down: retry after {self.retry_after:g} s."
+        return "Slow down and retry later."
+
+
+class ServerError(APIStatusError):
+    hint = "The server failed; try again later."
+
+
+class ProtocolError(ServerError):
+    hint = "The reply is not OpenAI-compatible JSON; check the base_url."
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    422: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientBalanceError,
+    403: PermissionDeniedError,
+    404: ModelNotFoundError,
+    429: RateLimitError,
+}
+
+# Server codes (AIsa snake_case, DashScope PascalCase, OpenAI) that name the class better than the
+# status does, e.g. DashScope's 400 "Arrearage" or OpenAI's 429 "insufficient_quota".
+_BY_CODE: dict[str, type[APIStatusError]] = {
+    "invalidapikey": AuthenticationError,
+    "invalid_api_key": AuthenticationError,
+    "missing_api_key": AuthenticationError,
+    "revoked_api_key": AuthenticationError,
+    "arrearage": InsufficientBalanceError,
+    "insufficient_balance": InsufficientBalanceError,
+    "insufficient_quota": InsufficientBalanceError,
+    "modelnotfound": ModelNotFoundError,
+    "model_not_found": ModelNotFoundError,
+    "unknown_model": ModelNotFoundError,
+    "unknown_endpoint": APIStatusError,
+    "resource_not_found": APIStatusError,
+    "rate_limit_exceeded": RateLimitError,
+    "rate_limit_error": RateLimitError,
+}
+
+# Error `type`s, used only when there is no status (error events inside a stream).
+_BY_TYPE: dict[str, type[APIStatusError]] = {
+    "authentication_error": AuthenticationError,
+    "invalid_request_error": BadRequestError,
+    "permission_error": PermissionDeniedError,
+    "rate_limit_error": RateLimitError,
+    "not_found_error": ModelNotFoundError,
+}
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.S | re.I)
+_SPACE = re.compile(r"\s+")
+_SHOWN = 200
+
+
+def _error_class(status: int | None, code: str | None, type_: str | None) -> type[APIStatusError]:
+    key = (code or "").lower()
+    if key in _BY_CODE:
+        return _BY_CODE[key]
+    if key.startswith("throttling"):  # DashScope: Throttling, Throttling.RateQuota, ...
+        return RateLimitError
+    if status is not None:
+        if status in _BY_STATUS:
+            return _BY_STATUS[status]
+        return ServerError if status >= 500 else APIStatusError
+    return _BY_TYPE.get(type_ or "", ServerError)
+
+
+def _header(headers: Mapping[str, str], *names: str) -> str | None:
+    wanted = set(names)
+    for key, value in headers.items():
+        if key.lower() in wanted:
+            return value
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `Retry-After` (seconds or HTTP date) or `retry-after-ms`; else None."""
+    millis = _header(headers, "retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = _header(headers, "retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _brief(text: str) -> str:
+    """An HTML or plain-text body as one short line."""
+    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """message/code/type/request_id out of an AIsa, DashScope, DeepSeek, OpenAI or vLLM error."""
+    inner = obj.get("error", obj)
+    if isinstance(inner, str):
+        return {"message": inner, "code": _text(obj.get("code")), "type": None, "request_id": None}
+    if not isinstance(inner, Mapping):
+        inner = obj
+    message = inner.get("message") or inner.get("detail") or obj.get("message") or ""
+    return {
+        "message": str(message),
+        "code": _text(inner.get("code")),
+        "type": _text(inner.get("type")),
+        "request_id": _text(inner.get("request_id") or obj.get("request_id")),
+    }
+
+
+def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:
+    """Map an HTTP error response to the matching error class.
+
+    >>> status_error(429, b"", {"Retry-After": "3"}).retry_after
+    3.0
+    """
+    try:
+        parsed = orjson.loads(body) if body.strip() else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        fields = _fields(parsed)
+        shown: dict[str, Any] | str = parsed
+    else:
+        text = _brief(body.decode("utf-8", "replace"))
+        fields = {"message": text, "code": None, "type": None, "request_id": None}
+        shown = text
+    if not fields["message"]:
+        try:
+            fields["message"] = HTTPStatus(status).phrase
+        except ValueError:
+            fields["message"] = "Error"
+    if fields["request_id"] is None:
+        fields["request_id"] = _header(headers, "x-request-id", "request-id")
+    cls = _error_class(status, fields["code"], fields["type"])
+    retry_after = parse_retry_after(headers)
+    return cls(status_code=status, body=shown, retry_after=retry_after, **fields)
+
+
+def error_from_event(payload: Mapping[str, Any], *, request_id: str | None = None) -> CNLLMError:
+    """The error object inside a stream event (`{"error": {...}}` or the bare object) as an error.
+
+    >>> type(error_from_event({"error": {"code": "Throttling.RateQuota", "message": "slow"}}))
+    <class 'cn_llm_client.errors.RateLimitError'>
+    """
+    fields = _fields(payload)
+    inner = payload.get("error", payload)
+    status: int | None = None
+    if isinstance(inner, Mapping):
+        for candidate in (inner.get("status_code"), inner.get("status"), inner.get("code")):
+            if isinstance(candidate, int) or (isinstance(candidate, str) and candidate.isdigit()):
+                status = int(candidate)
+                break
+    if status is not None and not 400 <= status < 600:
+        status = None
+    fields["message"] = fields["message"] or "The server reported an error inside the stream"
+    fields["request_id"] = fields["request_id"] or request_id
+    cls = _error_class(status, fields["code"], fields["type"])
+    return cls(status_code=status, body=dict(payload), **fields)
