@@ -1,0 +1,162 @@
+"""The model catalog: prices, context windows and capabilities, kept as data in `models.json`.
+
+    >>> from cn_llm_client.catalog import get_model, cost_of, suggest_models
+    >>> get_model("deepseek-r1").reasoning_echo
+    'strip'
+    >>> cost_of("qwen3-max", {"prompt_tokens": 1_000_000, "completion_tokens": 0})
+    1.37
+    >>> suggest_models("qwen3-mx")[0]
+    'qwen3-max'
+    >>> get_model("some-new-model") is None   # unknown ids still pass through to the server
+    True
+
+The same model id may be listed under several providers (presets of `providers.py`); a lookup
+prefers the entry of the given provider and falls back to any entry with that id. Prices are
+USD per 1M tokens; `None` means the price is not documented.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from dataclasses import dataclass, fields
+from importlib import resources
+from typing import Any, Literal
+
+__all__ = [
+    "ModelInfo",
+    "ReasoningEcho",
+    "ReasoningSwitch",
+    "cost_of",
+    "get_model",
+    "list_models",
+    "model_table_markdown",
+    "suggest_models",
+]
+
+ReasoningEcho = Literal["none", "strip", "keep-with-tool-calls"]
+ReasoningSwitch = Literal[
+    "enable_thinking", "thinking_type", "chat_template_kwargs", "reasoning_effort"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """One catalog entry. Capabilities drive the request policies of `_payload.py`."""
+
+    id: str
+    provider: str
+    family: str
+    description: str
+    input_price: float | None
+    output_price: float | None
+    context_window: int | None
+    max_output: int | None
+    tools: bool
+    vision: bool
+    reasoning: bool
+    json_mode: bool
+    json_schema: bool
+    forced_tool_choice: bool
+    reasoning_echo: ReasoningEcho
+    reasoning_switch: ReasoningSwitch | None
+    temperature_fixed: float | None
+    single_user_message: bool
+    thinking_requires_stream: bool
+    source: str = ""
+    note: str = ""
+
+    @property
+    def features(self) -> list[str]:
+        """Short capability labels, as shown by `cn-llm models` and the README table."""
+        flags = ("tools", "vision", "reasoning", "json_mode", "json_schema")
+        return [name.replace("_", " ") for name in flags if getattr(self, name)]
+
+
+_FIELDS = frozenset(f.name for f in fields(ModelInfo))
+
+
+@functools.cache
+def _catalog() -> tuple[ModelInfo, ...]:
+    text = resources.files(__package__).joinpath("models.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    defaults = data["defaults"]
+    return tuple(
+        ModelInfo(**{k: v for k, v in {**defaults, **entry}.items() if k in _FIELDS})
+        for entry in data["models"]
+    )
+
+
+@functools.cache
+def _index() -> dict[tuple[str | None, str], ModelInfo]:
+    index: dict[tuple[str | None, str], ModelInfo] = {}
+    for info in _catalog():
+        index.setdefault((info.provider, info.id), info)
+        index.setdefault((None, info.id), info)  # first listed wins: AIsa entries come first
+    return index
+
+
+def get_model(model_id: str, provider: str | None = None) -> ModelInfo | None:
+    """The catalog entry for `model_id` (preferring `provider`'s entry), or None when unknown."""
+    index = _index()
+    return index.get((provider, model_id)) or index.get((None, model_id))
+
+
+def list_models(provider: str | None = None) -> list[ModelInfo]:
+    """All entries, in catalog order; only `provider`'s when given."""
+    return [m for m in _catalog() if provider is None or m.provider == provider]
+
+
+def suggest_models(model_id: str, n: int = 3) -> list[str]:
+    """Up to `n` catalog ids close to `model_id` ("did you mean"), best first."""
+    ids = list(dict.fromkeys(m.id for m in _catalog()))
+    by_lower = {i.lower(): i for i in ids}
+    close = difflib.get_close_matches(model_id.lower(), list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[c] for c in close]
+
+
+def cost_of(model_id: str, usage: dict[str, Any]) -> float | None:
+    """USD cost of one call: the gateway's `usage["cost"]` when present, else catalog prices.
+
+    None when neither is known (an unknown model, or a model whose price is not documented).
+    """
+    cost = usage.get("cost")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        return float(cost)
+    info = get_model(model_id)
+    if info is None or info.input_price is None or info.output_price is None:
+        return None
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    return (prompt * info.input_price + completion * info.output_price) / 1_000_000
+
+
+def model_table_markdown(provider: str | None = None) -> str:
+    """The catalog as a Markdown table (the README's model table is generated from this)."""
+
+    def price(value: float | None) -> str:
+        if value is None:
+            return "—"
+        return f"${value:.2f}" if round(value, 2) == value else f"${value:g}"
+
+    def tokens(value: int | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value // 1000}K" if value < 1_000_000 else f"{value / 1_000_000:g}M"
+
+    rows = [
+        "| Model | Provider | Input $/M | Output $/M | Context | Features |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in list_models(provider):
+        cells = (
+            f"`{m.id}`",
+            m.provider,
+            price(m.input_price),
+            price(m.output_price),
+            tokens(m.context_window),
+            ", ".join(m.features) or "chat",
+        )
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,90 @@
+"""Provider presets, kept as data in `providers.json`: where each server lives and what it rejects.
+
+>>> from cn_llm_client.providers import get_provider
+>>> p = get_provider("dashscope")
+>>> p.api_key_env, p.reasoning_switch
+('DASHSCOPE_API_KEY', 'enable_thinking')
+>>> p.url("intl")
+'https://dashscope-intl.aliyuncs.com/compatible-mode/v1'
+>>> get_provider("zhipu").forced_tool_choice     # GLM accepts only tool_choice="auto"
+False
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field, fields
+from importlib import resources
+
+from cn_llm_client.catalog import ReasoningSwitch
+from cn_llm_client.errors import ConfigurationError
+
+__all__ = ["DEFAULT_PROVIDER", "Provider", "get_provider", "provider_names"]
+
+DEFAULT_PROVIDER = "aisa"
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One preset. `reasoning_switch` None: the model's own switch (catalog) applies."""
+
+    name: str
+    base_url: str  # "" for openai-compatible: the caller must pass base_url
+    regions: dict[str, str] = field(default_factory=dict, hash=False)
+    api_key_env: str | None = None
+    base_url_env: str | None = None
+    key_required: bool = True
+    reasoning_switch: ReasoningSwitch | None = None
+    thinking_requires_stream: bool = False  # enforced for the catalog models flagged so
+    forced_tool_choice: bool = True
+    json_schema: bool = True
+    error_shape: str = "openai"
+    default_model: str | None = None
+    notes: str = ""
+
+    def url(self, region: str | None = None) -> str:
+        """The base URL of `region` (default region when None); ConfigurationError if unknown."""
+        if region is None:
+            return self.base_url
+        try:
+            return self.regions[region]
+        except KeyError:
+            valid = ", ".join(self.regions) or "none (this provider has one base URL)"
+            raise ConfigurationError(
+                f"Unknown region {region!r} for provider {self.name!r}; valid regions: {valid}"
+            ) from None
+
+
+_FIELDS = frozenset(f.name for f in fields(Provider))
+
+
+@functools.cache
+def _presets() -> dict[str, Provider]:
+    text = resources.files(__package__).joinpath("providers.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    defaults = data["defaults"]
+    presets = {}
+    for entry in data["providers"]:
+        merged = {k: v for k, v in {**defaults, **entry}.items() if k in _FIELDS}
+        presets[entry["name"]] = Provider(**merged)
+    return presets
+
+
+def provider_names() -> list[str]:
+    """The preset names, default first."""
+    return list(_presets())
+
+
+def get_provider(name: str | None = None) -> Provider:
+    """The preset called `name` (the default, "aisa", when None).
+
+    Raises ConfigurationError listing the valid names when `name` is unknown.
+    """
+    key = DEFAULT_PROVIDER if name is None else name.strip().lower()
+    try:
+        return _presets()[key]
+    except KeyError:
+        raise ConfigurationError(
+            f"Unknown provider {name!r}; choose one of: {', '.join(provider_names())}"
+        ) from None
