@@ -1,0 +1,526 @@
+"""CNLLM: Chinese LLMs (Qwen, DeepSeek, GLM, Kimi, MiniMax) as a LlamaIndex function-calling LLM.
+
+All HTTP, retries, validation and per-model policy live in the shared core
+(:mod:`cn_llm_client`); this module only translates LlamaIndex messages to OpenAI-shaped dicts and
+completions / chunks back to :class:`ChatResponse`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.types import (
+    CachePoint,
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    ImageBlock,
+    LLMMetadata,
+    MessageRole,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.custom import CustomLLM
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.llms.utils import parse_partial_json
+
+from cn_llm_client._payload import image_part
+from cn_llm_client._stream import delta_of, parse_tool_arguments
+from cn_llm_client.catalog import cost_of, get_model
+from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
+from cn_llm_client.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+__all__ = ["CNLLM", "UNKNOWN_MODEL_CONTEXT_WINDOW", "UNKNOWN_MODEL_NUM_OUTPUT"]
+
+# Models missing from the catalog (a new gateway model, a local vLLM/Ollama server) are assumed to
+# take tools and to hold 32k tokens: every current Chinese chat model does, and LlamaIndex's own
+# default (3,900) makes synthesizers cut documents into needlessly small pieces.
+# Pass context_window= / max_tokens= to state the real numbers.
+UNKNOWN_MODEL_CONTEXT_WINDOW = 32_768
+UNKNOWN_MODEL_NUM_OUTPUT = 4_096
+
+
+class CNLLM(CustomLLM, FunctionCallingLLM):
+    """A Chinese LLM behind the AIsa gateway (or any OpenAI-compatible server) for LlamaIndex.
+
+    Works everywhere LlamaIndex takes an LLM: query and chat engines, response synthesizers,
+    ``FunctionAgent`` / ``AgentWorkflow`` / ``ReActAgent``, ``structured_predict``.
+
+    The key comes from ``api_key`` or the provider's environment variable (``AISA_API_KEY``); the
+    server from ``base_url`` or ``AISA_BASE_URL``. Offline, against the bundled gateway emulator:
+
+        >>> from cn_llm_client.testing import FakeGateway
+        >>> from llama_index.core.llms import ChatMessage
+        >>> from llama_index_cn_llm import CNLLM
+        >>> with FakeGateway() as gw:
+        ...     llm = CNLLM(model="qwen3-max", base_url=gw.base_url, api_key=gw.api_key)
+        ...     reply = llm.chat([ChatMessage(role="user", content="你好")])
+        ...     meta = llm.metadata
+        >>> reply.message.role.value, bool(reply.message.content)
+        ('assistant', True)
+        >>> sorted(k for k in reply.additional_kwargs if k.endswith("tokens"))
+        ['completion_tokens', 'prompt_tokens', 'total_tokens']
+        >>> meta.is_function_calling_model, meta.context_window > 100_000
+        (True, True)
+
+    With a key in ``AISA_API_KEY``, ``Settings.llm = CNLLM(model="qwen3-max")`` is all it takes.
+    Reasoning models (``deepseek-r1``) return a ``ThinkingBlock`` and stream
+    ``additional_kwargs["thinking_delta"]``; sending history back follows the model's echo policy
+    in the catalog, so tool loops never get DeepSeek's HTTP 400.
+    """
+
+    model: str = Field(default="qwen3-max", description="Model id exactly as the gateway names it.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="API key; default: the provider's environment variable (AISA_API_KEY).",
+    )
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL; default: AISA_BASE_URL or preset."
+    )
+    provider: str | None = Field(
+        default=None, description="Provider preset: aisa (default), dashscope, deepseek, ..."
+    )
+    temperature: float | None = Field(default=None, description="Sampling temperature.")
+    max_tokens: int | None = Field(default=None, description="Cap on generated tokens.")
+    top_p: float | None = Field(default=None, description="Nucleus sampling.")
+    timeout: float = Field(
+        default=60.0, description="Read timeout in seconds (idle between bytes)."
+    )
+    max_retries: int = Field(default=2, description="Retries on connect errors, 429 and 5xx.")
+    reasoning: bool | int | None = Field(
+        default=None,
+        description="Thinking switch: True/False, or a thinking budget in tokens; None = default.",
+    )
+    context_window: int | None = Field(
+        default=None, description="Override the catalog's context window (unknown models)."
+    )
+    additional_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra request parameters sent on every call."
+    )
+
+    _client: CNLLMClient | None = PrivateAttr(default=None)
+    _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncCNLLMClient] = (
+        PrivateAttr(default_factory=weakref.WeakKeyDictionary)
+    )
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CNLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """Catalog numbers; ``num_output`` (the room LlamaIndex keeps free for the answer) is
+        ``max_tokens`` when set, else the model's max output capped at a quarter of the window,
+        so retrieval keeps at least three quarters of it for context."""
+        info = get_model(self.model, self.provider)
+        context_window = (
+            self.context_window or (info and info.context_window) or UNKNOWN_MODEL_CONTEXT_WINDOW
+        )
+        num_output = self.max_tokens or min(
+            (info and info.max_output) or UNKNOWN_MODEL_NUM_OUTPUT, context_window // 4
+        )
+        return LLMMetadata(
+            context_window=context_window,
+            num_output=num_output,
+            is_chat_model=True,
+            is_function_calling_model=info.tools if info else True,
+            model_name=self.model,
+        )
+
+    # -- the core clients: one pooled client per instance (per event loop for async) ----------
+
+    def _client_settings(self) -> dict[str, Any]:
+        return {
+            "api_key": self.api_key.get_secret_value() if self.api_key else None,
+            "base_url": self.base_url,
+            "provider": self.provider,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+        }
+
+    def _sync_client(self) -> CNLLMClient:
+        if self._client is None:
+            self._client = CNLLMClient(**self._client_settings())
+        return self._client
+
+    def _async_client(self) -> AsyncCNLLMClient:
+        # An async connection pool belongs to the event loop that opened it.
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = AsyncCNLLMClient(**self._client_settings())
+        return client
+
+    def close(self) -> None:
+        """Close the pooled sync connections (they reopen on the next call)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the pooled async connections of the running event loop."""
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # Pickles carry no key and no connections: the copy reads the key from the environment.
+        state = super().__getstate__()
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "api_key"}
+        state["__pydantic_private__"] = {}
+        return state
+
+    # -- request and response translation -------------------------------------------------
+
+    def _params(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        params = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "reasoning": self.reasoning,
+            **self.additional_kwargs,
+            **kwargs,
+        }
+        return {key: value for key, value in params.items() if value is not None}
+
+    def _usage(self, usage: dict[str, Any] | None) -> dict[str, Any]:
+        if not usage:
+            return {}
+        return {
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "total_tokens": usage.get("total_tokens"),
+            "cost": cost_of(self.model, usage),
+        }
+
+    def _chat_response(self, completion: dict[str, Any]) -> ChatResponse:
+        message = completion["choices"][0]["message"] if completion.get("choices") else {}
+        return ChatResponse(
+            message=_from_openai_message(message),
+            raw=completion,
+            additional_kwargs=self._usage(completion.get("usage")),
+        )
+
+    def _stream_response(
+        self, chunk: dict[str, Any], completion: dict[str, Any]
+    ) -> ChatResponse | None:
+        """One streamed step: the message so far, this chunk's text, thinking and usage."""
+        delta = delta_of(chunk) or {}
+        text = delta.get("content") or ""
+        thinking = delta.get("reasoning_content") or delta.get("reasoning") or ""
+        usage = self._usage(chunk.get("usage"))
+        if not (text or thinking or delta.get("tool_calls") or usage):
+            return None  # role-only or finish-only chunk: nothing new to report
+        extra = {"thinking_delta": thinking, **usage} if thinking else usage
+        return ChatResponse(
+            message=_from_openai_message(completion["choices"][0]["message"]),
+            delta=text,
+            raw=chunk,
+            additional_kwargs=extra,
+        )
+
+    # -- chat ---------------------------------------------------------------------------------
+
+    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        completion = self._sync_client().chat(
+            self.model, _to_openai_messages(messages), **self._params(kwargs)
+        )
+        return self._chat_response(completion)
+
+    def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        openai_messages = _to_openai_messages(messages)  # bad input fails here, not mid-iteration
+        params = self._params(kwargs)
+
+        def gen() -> ChatResponseGen:
+            with self._sync_client().stream(self.model, openai_messages, **params) as stream:
+                for chunk in stream:
+                    response = self._stream_response(chunk, stream.completion())
+                    if response is not None:
+                        yield response
+
+        return gen()
+
+    async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        completion = await self._async_client().chat(
+            self.model, _to_openai_messages(messages), **self._params(kwargs)
+        )
+        return self._chat_response(completion)
+
+    def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        openai_messages = _to_openai_messages(messages)
+        params = self._params(kwargs)
+
+        async def gen() -> ChatResponseAsyncGen:
+            client = self._async_client()
+            async with client.stream(self.model, openai_messages, **params) as stream:
+                async for chunk in stream:
+                    response = self._stream_response(chunk, stream.completion())
+                    if response is not None:
+                        yield response
+
+        return gen()
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self._chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return self._stream_chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return await self._achat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        return self._astream_chat(messages, **kwargs)
+
+    # -- completion, through the chat endpoint ------------------------------------------------
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return _to_completion(self._chat(_prompt_messages(prompt), **kwargs))
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        responses = self._stream_chat(_prompt_messages(prompt), **kwargs)
+        return (_to_completion(response) for response in responses)
+
+    @llm_completion_callback()
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        return _to_completion(await self._achat(_prompt_messages(prompt), **kwargs))
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        responses = self._astream_chat(_prompt_messages(prompt), **kwargs)
+
+        async def gen() -> CompletionResponseAsyncGen:
+            async for response in responses:
+                yield _to_completion(response)
+
+        return gen()
+
+    # -- function calling ----------------------------------------------------------------------
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        tool_choice: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Chat arguments with the tools as OpenAI specs.
+
+        ``tool_required`` asks for ``tool_choice="required"``; the core turns that into "auto"
+        (with a warning) for models whose catalog entry says they reject a forced choice.
+        """
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
+        if user_msg is not None:
+            messages.append(user_msg)
+        if tools:
+            kwargs["tools"] = [
+                tool.metadata.to_openai_tool(skip_length_check=True) for tool in tools
+            ]
+            if tool_choice is None and tool_required:
+                tool_choice = "required"
+            kwargs["tool_choice"] = tool_choice
+        return {"messages": messages, **kwargs}
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Keep only the first tool call unless parallel calls were allowed."""
+        if not allow_parallel_tool_calls:
+            calls = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
+            extra = calls[1:]
+            response.message.blocks = [b for b in response.message.blocks if b not in extra]
+        return response
+
+    def get_tool_calls_from_response(
+        self,
+        response: ChatResponse,
+        error_on_no_tool_call: bool = True,
+        **kwargs: Any,
+    ) -> list[ToolSelection]:
+        """The tool calls of a response (or of a partial streamed one) as ToolSelections.
+
+        Empty or null arguments become ``{}``; arguments still streaming in are parsed as far
+        as they go.
+        """
+        calls = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
+        if not calls and error_on_no_tool_call:
+            raise ValueError(
+                f"Expected a tool call from {self.model}, but the response has none. "
+                "Pass tool_required=True, or error_on_no_tool_call=False to accept plain answers."
+            )
+        return [
+            ToolSelection(
+                tool_id=call.tool_call_id or "",
+                tool_name=call.tool_name,
+                tool_kwargs=_tool_kwargs(call.tool_kwargs),
+            )
+            for call in calls
+        ]
+
+
+# -- LlamaIndex messages -> OpenAI dicts ----------------------------------------------------------
+
+
+def _prompt_messages(prompt: str) -> list[ChatMessage]:
+    return [ChatMessage(role=MessageRole.USER, content=prompt)]
+
+
+def _to_openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    return [_to_openai_message(message) for message in messages]
+
+
+def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
+    texts: list[str] = []
+    parts: list[dict[str, Any]] = []
+    thinking: list[str] = []
+    tool_calls: list[dict[str, Any]] = []
+    for block in message.blocks:
+        if isinstance(block, TextBlock):
+            texts.append(block.text)
+            parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, ImageBlock):
+            parts.append(_image_part(block))
+        elif isinstance(block, ThinkingBlock):
+            if block.content:
+                thinking.append(block.content)
+        elif isinstance(block, ToolCallBlock):
+            tool_calls.append(_tool_call_dict(block))
+        elif not isinstance(block, CachePoint):
+            raise InvalidRequestError(
+                f"CNLLM cannot send a {type(block).__name__} in a chat message; "
+                "use TextBlock, ImageBlock, ThinkingBlock or ToolCallBlock."
+            )
+
+    role = message.role.value
+    result: dict[str, Any] = {"role": role}
+    has_images = len(parts) > len(texts)
+    result["content"] = parts if has_images else "\n".join(texts)
+    tool_calls = tool_calls or _legacy_tool_calls(message.additional_kwargs)
+    if role == MessageRole.ASSISTANT.value:
+        if tool_calls:
+            result["tool_calls"] = tool_calls
+            result["content"] = result["content"] or None
+        if thinking:
+            # Sent back as the server returned it; the core's catalog policy strips or keeps it.
+            result["reasoning_content"] = "".join(thinking)
+    if role == MessageRole.TOOL.value and "tool_call_id" in message.additional_kwargs:
+        result["tool_call_id"] = message.additional_kwargs["tool_call_id"]
+    return result
+
+
+def _image_part(block: ImageBlock) -> dict[str, Any]:
+    source: str | bytes | Any
+    if block.url is not None:
+        source = str(block.url)
+    elif block.path is not None:
+        source = block.path
+    elif block.image is not None:
+        source = block.resolve_image().read()  # raw bytes (ImageBlock stores them base64)
+    else:
+        raise InvalidRequestError("ImageBlock has no url, path or image data; set one of them.")
+    return image_part(source, mime=block.image_mimetype, detail=block.detail)
+
+
+def _tool_call_dict(block: ToolCallBlock) -> dict[str, Any]:
+    arguments = block.tool_kwargs
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return {
+        "id": block.tool_call_id,
+        "type": "function",
+        "function": {"name": block.tool_name, "arguments": arguments},
+    }
+
+
+def _legacy_tool_calls(additional_kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tool calls kept in additional_kwargs by older integrations (dicts or SDK objects)."""
+    calls = additional_kwargs.get("tool_calls") or []
+    return [call if isinstance(call, dict) else call.model_dump() for call in calls]
+
+
+# -- OpenAI dicts -> LlamaIndex -------------------------------------------------------------------
+
+
+def _from_openai_message(message: dict[str, Any]) -> ChatMessage:
+    blocks: list[Any] = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if reasoning:
+        blocks.append(ThinkingBlock(content=reasoning))
+    if message.get("content"):
+        blocks.append(TextBlock(text=message["content"]))
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        raw_arguments = function.get("arguments")
+        parsed = parse_tool_arguments(raw_arguments)
+        blocks.append(
+            ToolCallBlock(
+                tool_call_id=call.get("id"),
+                tool_name=function.get("name") or "",
+                # invalid or still-streaming JSON is kept verbatim, to be sent back unchanged
+                tool_kwargs=parsed if parsed is not None else str(raw_arguments),
+            )
+        )
+    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
+
+
+def _tool_kwargs(arguments: dict[str, Any] | str) -> dict[str, Any]:
+    if isinstance(arguments, dict):
+        return arguments
+    parsed = parse_tool_arguments(arguments)
+    if parsed is not None:
+        return parsed
+    try:  # arguments still streaming in: take what is there so far
+        partial = parse_partial_json(arguments)
+    except (ValueError, TypeError):
+        return {}
+    return partial if isinstance(partial, dict) else {}
+
+
+def _to_completion(response: ChatResponse) -> CompletionResponse:
+    return CompletionResponse(
+        text=response.message.content or "",
+        delta=response.delta,
+        raw=response.raw,
+        additional_kwargs=response.additional_kwargs,
+    )
