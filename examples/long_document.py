@@ -16,10 +16,10 @@ MAP_MODEL = "qwen3-max"
 
 
 def pick_long_context_model(needed_tokens: int) -> str:
-    """The cheapest model (by input price) whose context window holds `needed_tokens`."""
+    """The cheapest gateway model (by input price) whose context window holds `needed_tokens`."""
     fits = [
         m
-        for m in list_models()
+        for m in list_models("aisa")
         if m.context_window and m.context_window >= needed_tokens and m.input_price is not None
     ]
     return min(fits, key=lambda m: (m.input_price, -m.context_window)).id

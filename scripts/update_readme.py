@@ -1,0 +1,50 @@
+"""Regenerate the model table in README.md and README.zh-CN.md from the catalog.
+
+    python scripts/update_readme.py           # rewrite the tables in place
+    python scripts/update_readme.py --check   # exit 1 if a table is out of date (CI, tests)
+
+The table sits between ``<!-- models:start -->`` and ``<!-- models:end -->``; everything else in
+the files is left as it is. The rows come from ``cn_llm_client.catalog.model_table_markdown()``,
+so adding a model to ``models.json`` and running this script is all a README update needs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from cn_llm_client.catalog import model_table_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+READMES = (ROOT / "README.md", ROOT / "README.zh-CN.md")
+START, END = "<!-- models:start -->", "<!-- models:end -->"
+_BLOCK = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+
+
+def with_model_table(text: str) -> str:
+    """`text` with the block between the markers replaced by the current catalog table."""
+    if len(_BLOCK.findall(text)) != 1:
+        raise ValueError(f"expected exactly one {START} ... {END} block")
+    return _BLOCK.sub(lambda _: f"{START}\n{model_table_markdown()}{END}", text)
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for path in READMES:
+        text = path.read_text(encoding="utf-8")
+        updated = with_model_table(text)
+        if updated != text:
+            stale.append(path.name)
+            if not check:
+                path.write_text(updated, encoding="utf-8")
+    if check and stale:
+        print(f"out of date: {', '.join(stale)}; run python scripts/update_readme.py")
+        return 1
+    print(("checked: " if check else "updated: ") + ", ".join(p.name for p in READMES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,152 @@
+"""The READMEs tell the truth: their snippets run, their model table is the catalog's, and the
+English and Chinese versions have the same structure and the same code.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cn_llm_client.catalog import model_table_markdown
+from cn_llm_client.providers import provider_names
+from cn_llm_client.testing import FakeGateway
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+README_ZH = ROOT / "README.zh-CN.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+# Keys for the provider presets the Providers snippet builds (no request is sent to them).
+PLACEHOLDER_KEYS = {"DEEPSEEK_API_KEY": "sk-placeholder-deepseek"}
+
+
+def code_blocks(path: Path, language: str) -> list[str]:
+    return [body for lang, body in FENCE.findall(path.read_text("utf-8")) if lang == language]
+
+
+def headings(path: Path) -> list[str]:
+    return re.findall(r"^## .*$", path.read_text("utf-8"), re.MULTILINE)
+
+
+def section(path: Path, title: str) -> str:
+    text = path.read_text("utf-8")
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def code_shape(source: str) -> str:
+    """The code with every string constant blanked: translations may differ, code may not."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = ""
+    return ast.dump(tree)
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[FakeGateway]:
+    with FakeGateway() as gw:
+        yield gw
+
+
+def snippet_env(gw: FakeGateway) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AISA_")}
+    env.update(PLACEHOLDER_KEYS, AISA_API_KEY=gw.api_key, AISA_BASE_URL=gw.base_url)
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+@pytest.mark.parametrize("readme", [README, README_ZH], ids=["en", "zh"])
+def test_model_table_is_generated_from_the_catalog(readme: Path) -> None:
+    text = readme.read_text("utf-8")
+    table = text.split("<!-- models:start -->\n", 1)[1].split("<!-- models:end -->", 1)[0]
+    assert table == model_table_markdown(), "run: python scripts/update_readme.py"
+
+
+def test_update_script_check_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "update_readme.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_setup_and_test_commands_are_the_ones_ci_runs() -> None:
+    bash = code_blocks(README, "bash")
+    assert bash[0].strip() == 'pip install -e ".[all,test]" && cn-llm demo'
+    assert bash[1].strip() == "pytest"
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    assert 'pip install -q -e ".[all,test]"' in ci and "\npytest -q" in ci
+
+
+def test_both_readmes_have_the_same_structure() -> None:
+    assert len(headings(README)) == len(headings(README_ZH))
+    assert code_blocks(README, "bash") == code_blocks(README_ZH, "bash")
+    en, zh = code_blocks(README, "python"), code_blocks(README_ZH, "python")
+    assert [code_shape(s) for s in en] == [code_shape(s) for s in zh]
+    for marker in ("models:start", "models:end", "bench:start", "bench:end"):
+        assert marker in README_ZH.read_text("utf-8")
+
+
+@pytest.mark.parametrize("readme", [README, README_ZH], ids=["en", "zh"])
+def test_every_provider_is_documented(readme: Path) -> None:
+    # The Chinese README has the same sections in the same order.
+    title = headings(readme)[headings(README).index("## Providers")][3:]
+    providers = section(readme, title)
+    for name in provider_names():
+        assert f"`{name}`" in providers, name
+
+
+@pytest.mark.parametrize("index", range(len(code_blocks(README, "python"))))
+@pytest.mark.parametrize("readme", [README, README_ZH], ids=["en", "zh"])
+def test_python_snippet_runs_against_the_offline_gateway(
+    readme: Path, index: int, gateway: FakeGateway, tmp_path: Path
+) -> None:
+    source = code_blocks(readme, "python")[index]
+    result = subprocess.run(
+        [sys.executable, "-c", source],
+        env=snippet_env(gateway),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert result.returncode == 0, f"snippet {index}:\n{source}\n{result.stderr}"
+    # Anything a snippet wrote (a vcrpy cassette, say) holds no key.
+    for written in tmp_path.rglob("*"):
+        if written.is_file():
+            assert gateway.api_key not in written.read_text("utf-8", errors="replace")
+
+
+def cli_lines() -> list[str]:
+    lines = [line for block in code_blocks(README, "bash") for line in block.splitlines()]
+    # The demo is the main job (tested by the core); serve-fake runs until stopped.
+    return [
+        ln
+        for ln in lines
+        if ln.startswith("cn-llm ") and ln.split()[1] not in ("demo", "serve-fake")
+    ]
+
+
+@pytest.mark.parametrize("line", cli_lines())
+def test_cli_line_runs_against_the_offline_gateway(line: str, gateway: FakeGateway) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cn_llm_client", *shlex.split(line)[1:]],
+        env=snippet_env(gateway),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
+    assert result.stdout.strip()
