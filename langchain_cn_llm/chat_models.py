@@ -1,0 +1,638 @@
+"""ChatCNLLM: Chinese LLMs (Qwen, DeepSeek, GLM, Kimi, MiniMax) as a LangChain chat model.
+
+This module only translates: LangChain messages → OpenAI-shaped dicts → ``cn_llm_client`` (which
+owns HTTP, retries, validation, per-model policies and errors) → AIMessage / AIMessageChunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any, Literal
+
+import httpx
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
+from langchain_core.language_models.model_profile import ModelProfile
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    InputTokenDetails,
+    OutputTokenDetails,
+    UsageMetadata,
+)
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.messages.utils import convert_to_openai_messages
+from langchain_core.output_parsers import (
+    JsonOutputKeyToolsParser,
+    JsonOutputParser,
+    PydanticOutputParser,
+    PydanticToolsParser,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from typing_extensions import Self
+
+from cn_llm_client import catalog
+from cn_llm_client._stream import parse_tool_arguments
+from cn_llm_client.budget import CostMeter
+from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
+from cn_llm_client.providers import get_provider
+
+__all__ = ["ChatCNLLM"]
+
+StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]
+
+
+class ChatCNLLM(BaseChatModel):
+    """Chinese LLMs through the AIsa gateway (or any OpenAI-compatible server) in LangChain.
+
+    Setup: ``pip install "cn-llm[langchain]"`` and ``export AISA_API_KEY=...``.
+
+    Example:
+        ```python
+        from langchain_cn_llm import ChatCNLLM
+
+        llm = ChatCNLLM(model="qwen3-max", temperature=0.3)
+        print(llm.invoke("用一句话介绍长城").content)
+
+        thinker = ChatCNLLM(model="deepseek-r1")
+        msg = thinker.invoke("9.9 和 9.11 哪个大？")
+        print(msg.additional_kwargs["reasoning_content"], msg.content)
+
+        for chunk in llm.stream("讲一个成语故事"):
+            print(chunk.content, end="", flush=True)
+        ```
+
+    Tools, structured output and images follow LangChain's standard interfaces:
+    ``llm.bind_tools([...], tool_choice="any")``, ``llm.with_structured_output(Schema)``, and
+    ``HumanMessage(content=[{"type": "text", ...}, {"type": "image", "url": ...}])``.
+
+    Capabilities come from the catalog (``llm.profile``). Where a model cannot honour a request,
+    the documented fallback applies instead of a server 400:
+
+    - a forced ``tool_choice`` on a model that rejects it is sent as ``"auto"`` (with a warning);
+    - ``with_structured_output(method="json_schema")`` on a model without JSON-schema output uses
+      ``function_calling`` when the model has tools, else ``json_mode``;
+    - reasoning sent back in a multi-turn conversation follows the model's echo policy (stripped
+      for deepseek-r1, kept on tool-call turns where the model requires it).
+
+    Errors are ``cn_llm_client.errors`` classes, unchanged. ``budget_usd`` makes this instance
+    refuse calls (``BudgetExceededError``) once that much has been spent; ``get_cn_llm_callback()``
+    totals tokens and cost across instances.
+
+    Pickling drops the API key (it is read again from the environment on unpickle), and
+    ``dumpd`` stores only a reference to the key's environment variable.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    model: str = Field(default="qwen3-max", alias="model_name")
+    """Model id, exactly as the gateway names it (``cn-llm models`` lists them)."""
+    api_key: SecretStr | None = None
+    """Defaults to ``AISA_API_KEY`` (or the ``provider``'s own variable, e.g. DEEPSEEK_API_KEY)."""
+    base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("base_url", "api_base", "openai_api_base")
+    )
+    """None: ``AISA_BASE_URL``, else the provider preset (https://api.aisa.one/v1), at call time."""
+    provider: str | None = None
+    """A preset from ``cn_llm_client.providers``: aisa (default), dashscope, deepseek, zhipu, ..."""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] | str | None = Field(default=None, alias="stop_sequences")
+    timeout: float | None = None
+    """Seconds of silence allowed while reading (connect timeout stays 10 s)."""
+    max_retries: int = 2
+    streaming: bool = False
+    """Make ``invoke`` stream under the hood (callbacks then see every token)."""
+    stream_usage: bool = True
+    """Attach ``usage_metadata`` to the last chunk of a stream."""
+    reasoning: bool | int | None = None
+    """Thinking switch: True/False, or a thinking budget in tokens; mapped per model family."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra request body parameters (e.g. ``{"response_format": ...}``)."""
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    """Provider-specific body parameters (e.g. ``{"translation_options": {...}}``)."""
+    default_headers: dict[str, str] | None = None
+    budget_usd: float | None = None
+    """Refuse calls on this instance once this many USD were spent."""
+    http_client: httpx.Client | None = Field(default=None, exclude=True)
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _meter: CostMeter | None = PrivateAttr(default=None)
+    _client: CNLLMClient | None = PrivateAttr(default=None)
+    _async_clients: dict[int, AsyncCNLLMClient] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _resolve_environment(self) -> Self:
+        self._apply_environment()
+        return self
+
+    def _apply_environment(self) -> None:
+        """The key from the provider's environment variable; a fresh meter.
+
+        ``base_url=None`` stays None: the core resolves it (``AISA_BASE_URL``, then the preset).
+        """
+        preset = get_provider(self.provider)  # unknown provider → ConfigurationError
+        if self.api_key is None and preset.api_key_env and os.environ.get(preset.api_key_env):
+            self.api_key = SecretStr(os.environ[preset.api_key_env])
+        self._meter = CostMeter(limit_usd=self.budget_usd)
+
+    # --- LangChain plumbing -------------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "cn-llm-chat"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": get_provider(self.provider or "aisa").api_key_env or "AISA_API_KEY"}
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "provider": self.provider or "aisa",
+            "base_url": self.base_url,
+            **self._default_params,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider=self.provider or "aisa",
+            ls_model_name=kwargs.get("model", self.model),
+            ls_model_type="chat",
+        )
+        if self.temperature is not None:
+            params["ls_temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["ls_max_tokens"] = self.max_tokens
+        if ls_stop := stop or self._stop_list:
+            params["ls_stop"] = ls_stop
+        return params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        info = catalog.get_model(self.model, self.provider)
+        if info is None:
+            return None
+        profile = ModelProfile(
+            text_inputs=True,
+            text_outputs=True,
+            image_inputs=info.vision,
+            image_url_inputs=info.vision,
+            tool_calling=info.tools,
+            tool_choice=info.tools and info.forced_tool_choice,
+            tool_call_streaming=info.tools,
+            reasoning_output=info.reasoning,
+            structured_output=info.json_schema,
+            temperature=info.temperature_fixed is None,
+        )
+        if info.context_window:
+            profile["max_input_tokens"] = info.context_window
+        if info.max_output:
+            profile["max_output_tokens"] = info.max_output
+        return profile
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle without the API key, the HTTP clients and the meter (see class docstring)."""
+        state = super().__getstate__()
+        fields = dict(state["__dict__"])
+        fields.update(api_key=None, http_client=None, http_async_client=None)
+        return {**state, "__dict__": fields, "__pydantic_private__": None}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self.__pydantic_private__ = {
+            "_lock": threading.Lock(),
+            "_meter": None,
+            "_client": None,
+            "_async_clients": {},
+        }
+        self._apply_environment()
+
+    # --- the core clients ------------------------------------------------------------------------
+
+    @property
+    def meter(self) -> CostMeter:
+        """This instance's running totals (calls, tokens, cost) and budget."""
+        assert self._meter is not None
+        return self._meter
+
+    def _client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "api_key": self.api_key.get_secret_value() if self.api_key else None,
+            "base_url": self.base_url,
+            "provider": self.provider,
+            "max_retries": self.max_retries,
+            "default_headers": self.default_headers,
+            "meter": self.meter,
+        }
+        if self.timeout is not None:
+            options["timeout"] = self.timeout
+        return options
+
+    def _sync_client(self) -> CNLLMClient:
+        with self._lock:
+            if self._client is None:
+                self._client = CNLLMClient(**self._client_options(), http_client=self.http_client)
+            return self._client
+
+    def _async_client(self) -> AsyncCNLLMClient:
+        # A pooled async connection belongs to one event loop; keep one client per live loop
+        # so that reusing the model across asyncio.run() calls never touches a closed loop.
+        loop_id = id(asyncio.get_running_loop())
+        with self._lock:
+            client = self._async_clients.get(loop_id)
+            if client is None:
+                if self.http_async_client is None:
+                    self._async_clients.clear()
+                client = AsyncCNLLMClient(
+                    **self._client_options(), http_client=self.http_async_client
+                )
+                self._async_clients[loop_id] = client
+            return client
+
+    # --- request building ------------------------------------------------------------------------
+
+    @property
+    def _stop_list(self) -> list[str] | None:
+        return [self.stop] if isinstance(self.stop, str) else self.stop
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        params = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "reasoning": self.reasoning,
+        }
+        return {k: v for k, v in params.items() if v is not None}
+
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+        """(model, OpenAI messages, build_payload params) for one call."""
+        params = {**self._default_params, **self.model_kwargs, **self.extra_body, **kwargs}
+        params.pop("ls_structured_output_format", None)
+        model = params.pop("model", None) or self.model
+        if stop := stop or self._stop_list:
+            params["stop"] = stop
+        return model, [_to_openai_message(m) for m in messages], params
+
+    # --- invoke ----------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+        model, openai_messages, params = self._request(messages, stop, kwargs)
+        completion = self._sync_client().chat(model, openai_messages, **params)
+        return self._chat_result(completion, model)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        model, openai_messages, params = self._request(messages, stop, kwargs)
+        completion = await self._async_client().chat(model, openai_messages, **params)
+        return self._chat_result(completion, model)
+
+    def _chat_result(self, completion: dict[str, Any], model: str) -> ChatResult:
+        choice = (completion.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        calls, invalid = [], []
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            raw = function.get("arguments")
+            args = parse_tool_arguments(raw)
+            if args is None:
+                invalid.append(
+                    invalid_tool_call(
+                        name=function.get("name"),
+                        args=raw,
+                        id=call.get("id"),
+                        error="arguments are not a JSON object",
+                    )
+                )
+            else:
+                calls.append(tool_call(name=function.get("name", ""), args=args, id=call.get("id")))
+        reasoning = message.get("reasoning_content")
+        usage = completion.get("usage")
+        ai_message = AIMessage(
+            content=message.get("content") or "",
+            additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
+            usage_metadata=_usage_metadata(usage) if usage else None,
+            response_metadata=self._response_metadata(
+                completion, model, choice.get("finish_reason"), completion.get("request_id")
+            ),
+            id=completion.get("id"),
+        )
+        return ChatResult(generations=[ChatGeneration(message=ai_message)])
+
+    def _response_metadata(
+        self,
+        completion: dict[str, Any],
+        model: str,
+        finish_reason: str | None,
+        request_id: str | None,
+    ) -> dict[str, Any]:
+        usage = completion.get("usage") or {}
+        metadata: dict[str, Any] = {
+            "model_name": completion.get("model") or model,
+            "model_provider": self.provider or "aisa",
+            "finish_reason": finish_reason,
+            "id": completion.get("id"),
+            "token_usage": usage,
+            "cost": catalog.cost_of(model, usage) if usage else None,
+            "request_id": request_id,
+        }
+        if "credits_remaining" in usage:
+            metadata["credits_remaining"] = usage["credits_remaining"]
+        return metadata
+
+    # --- streaming -------------------------------------------------------------------------------
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        model, openai_messages, params = self._request(messages, stop, kwargs)
+        slots = _ToolCallSlots()
+        with self._sync_client().stream(model, openai_messages, **params) as stream:
+            for raw in stream:
+                if chunk := _message_chunk(raw, slots):
+                    if run_manager:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+            yield self._last_chunk(stream.completion(), model, stream.request_id)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        model, openai_messages, params = self._request(messages, stop, kwargs)
+        slots = _ToolCallSlots()
+        async with self._async_client().stream(model, openai_messages, **params) as stream:
+            async for raw in stream:
+                if chunk := _message_chunk(raw, slots):
+                    if run_manager:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+            yield self._last_chunk(stream.completion(), model, stream.request_id)
+
+    def _last_chunk(
+        self, completion: dict[str, Any], model: str, request_id: str | None
+    ) -> ChatGenerationChunk:
+        """Closes a stream: finish reason, usage and metadata, ``chunk_position="last"``."""
+        choice = (completion.get("choices") or [{}])[0]
+        usage = completion.get("usage")
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                chunk_position="last",
+                usage_metadata=_usage_metadata(usage) if usage and self.stream_usage else None,
+                response_metadata=self._response_metadata(
+                    completion, model, choice.get("finish_reason"), request_id
+                ),
+            )
+        )
+
+    # --- tools and structured output -------------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (functions, pydantic models, TypedDicts, BaseTools or OpenAI tool dicts).
+
+        ``tool_choice``: "auto", "none", "any" / "required" / True (must call a tool), or a
+        tool name (must call that tool). Models that reject a forced choice get "auto".
+        """
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+        if tool_choice is True:
+            tool_choice = "required"
+        if tool_choice not in (None, False):
+            kwargs["tool_choice"] = tool_choice
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: StructuredMethod = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
+        """Return a runnable whose output matches ``schema`` (pydantic class, TypedDict, JSON schema).
+
+        ``method``: "function_calling" (default; a forced tool call), "json_mode"
+        (``response_format={"type": "json_object"}``; say "JSON" in your prompt), or
+        "json_schema" (falls back as described in the class docstring). Works on reasoning
+        models: the answer is parsed from content / tool calls, never from the reasoning.
+        """
+        if kwargs:
+            raise ValueError(f"Unexpected arguments: {sorted(kwargs)}")
+        if schema is None and method != "json_mode":
+            raise ValueError(f"method={method!r} needs a schema; pass one or use 'json_mode'.")
+        method = self._supported_method(method)
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        trace_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+        llm: Runnable[LanguageModelInput, Any]
+        parser: Runnable[Any, Any]
+        if method == "function_calling":
+            assert schema is not None
+            tool = convert_to_openai_tool(schema, strict=strict)
+            name = tool["function"]["name"]
+            llm = self.bind_tools(
+                [tool], tool_choice=name, ls_structured_output_format=trace_format
+            )
+            parser = (
+                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+                if is_pydantic
+                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+            )
+        else:
+            response_format: dict[str, Any] = {"type": "json_object"}
+            if method == "json_schema":
+                assert schema is not None
+                json_schema = convert_to_json_schema(schema, strict=strict)
+                response_format = {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": json_schema.get("title", "output"),
+                        "schema": json_schema,
+                        **({"strict": strict} if strict is not None else {}),
+                    },
+                }
+            llm = self.bind(
+                response_format=response_format, ls_structured_output_format=trace_format
+            )
+            parser = (
+                PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
+                if is_pydantic
+                else JsonOutputParser()
+            )
+        if not include_raw:
+            return llm | parser
+        parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        )
+        unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parsed.with_fallbacks(
+            [unparsed], exception_key="parsing_error"
+        )
+
+    def _supported_method(self, method: StructuredMethod) -> StructuredMethod:
+        """The json_schema fallback: function_calling if the model has tools, else json_mode."""
+        info = catalog.get_model(self.model, self.provider)
+        if method != "json_schema" or info is None or info.json_schema:
+            return method
+        return "function_calling" if info.tools else "json_mode"
+
+
+# --- message translation ---------------------------------------------------------------------
+
+
+def _to_openai_message(message: BaseMessage) -> dict[str, Any]:
+    """One LangChain message as an OpenAI chat message.
+
+    langchain-core's ``convert_to_openai_messages`` already maps every standard content block
+    (``image`` url/base64, legacy ``source_type``, ``image_url``) and tool messages, so we use it.
+    Assistant turns are built here: text only, tool calls (invalid ones too, so every tool reply
+    keeps its call), and the reasoning the core's echo policy may send back.
+    """
+    if not isinstance(message, AIMessage):
+        return convert_to_openai_messages(message)
+    reasoning = message.additional_kwargs.get("reasoning_content") or "".join(
+        block.get("reasoning", "")
+        for block in message.content_blocks
+        if block["type"] == "reasoning"
+    )
+    result: dict[str, Any] = {"role": "assistant", "content": message.text}
+    if message.name:
+        result["name"] = message.name
+    calls = [
+        {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": args}}
+        for c, args in [(c, json.dumps(c["args"], ensure_ascii=False)) for c in message.tool_calls]
+        + [(c, c.get("args") or "") for c in message.invalid_tool_calls]
+    ]
+    if calls:
+        result["tool_calls"] = calls
+    if reasoning:
+        result["reasoning_content"] = reasoning
+    return result
+
+
+class _ToolCallSlots:
+    """Gives each streamed tool call its own LangChain index.
+
+    LangChain merges tool_call_chunks by index; servers that reuse index 0 for parallel calls
+    (telling them apart only by id, e.g. Qwen3, vLLM) would otherwise merge two calls into one.
+    """
+
+    def __init__(self) -> None:
+        self._slot: dict[int, int] = {}
+        self._id: dict[int, str] = {}
+        self._count = 0
+
+    def index(self, server_index: int, call_id: str | None) -> int:
+        known = self._id.get(server_index)
+        if server_index not in self._slot or (call_id and known and call_id != known):
+            self._slot[server_index] = self._count
+            self._count += 1
+        if call_id:
+            self._id[server_index] = call_id
+        return self._slot[server_index]
+
+
+def _message_chunk(raw: dict[str, Any], slots: _ToolCallSlots) -> ChatGenerationChunk | None:
+    """One ``chat.completion.chunk`` as a ChatGenerationChunk (None when it carries nothing)."""
+    choices = raw.get("choices") or []
+    if not choices:
+        return None
+    delta = choices[0].get("delta") or {}
+    content = delta.get("content") or ""
+    reasoning = delta.get("reasoning_content") or ""
+    calls = [
+        tool_call_chunk(
+            name=(call.get("function") or {}).get("name"),
+            args=(call.get("function") or {}).get("arguments"),
+            id=call.get("id"),
+            index=slots.index(call.get("index", 0), call.get("id")),
+        )
+        for call in delta.get("tool_calls") or []
+    ]
+    if not (content or reasoning or calls):
+        return None
+    return ChatGenerationChunk(
+        message=AIMessageChunk(
+            content=content,
+            additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
+            tool_call_chunks=calls,
+        )
+    )
+
+
+def _usage_metadata(usage: dict[str, Any]) -> UsageMetadata:
+    """OpenAI / DeepSeek / DashScope usage → LangChain UsageMetadata."""
+    input_tokens = usage.get("prompt_tokens") or 0
+    output_tokens = usage.get("completion_tokens") or 0
+    input_details = InputTokenDetails()
+    cache_read = usage.get("prompt_cache_hit_tokens")
+    if cache_read is None:
+        cache_read = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if cache_read is not None:
+        input_details["cache_read"] = cache_read
+    output_details = OutputTokenDetails()
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+    if reasoning is not None:
+        output_details["reasoning"] = reasoning
+    return UsageMetadata(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=usage.get("total_tokens") or input_tokens + output_tokens,
+        input_token_details=input_details,
+        output_token_details=output_details,
+    )
