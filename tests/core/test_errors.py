@@ -1,0 +1,202 @@
+"""The error hierarchy and the mapping of real servers' error bodies."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import orjson
+import pytest
+
+from cn_llm_client import errors
+from cn_llm_client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CNLLMError,
+    ConfigurationError,
+    InsufficientBalanceError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+    error_from_event,
+    status_error,
+)
+
+
+def body(obj: object) -> bytes:
+    return orjson.dumps(obj)
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (422, BadRequestError),
+        (401, AuthenticationError),
+        (402, InsufficientBalanceError),
+        (403, PermissionDeniedError),
+        (404, ModelNotFoundError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (409, APIStatusError),
+    ],
+)
+def test_status_picks_class(status: int, cls: type) -> None:
+    error = status_error(status, b"", {})
+    assert type(error) is cls
+    assert error.status_code == status
+    assert error.partial is None
+
+
+def test_aisa_shape() -> None:
+    raw = {
+        "error": {
+            "type": "authentication_error",
+            "code": "invalid_api_key",
+            "message": "Invalid API key",
+            "request_id": "req_9",
+        }
+    }
+    error = status_error(401, body(raw), {})
+    assert isinstance(error, AuthenticationError)
+    assert (error.code, error.type, error.request_id) == (
+        "invalid_api_key",
+        "authentication_error",
+        "req_9",
+    )
+    assert error.body == raw
+    line = str(error)
+    assert "\n" not in line
+    for part in ("401", "invalid_api_key", "Invalid API key", "req_9", "AISA_API_KEY"):
+        assert part in line
+
+
+def test_dashscope_pascal_codes_override_status() -> None:
+    def err(code: str, status: int = 400) -> APIStatusError:
+        raw = {"error": {"message": "m", "type": "t", "code": code, "param": None}}
+        return status_error(status, body(raw), {})
+
+    assert isinstance(err("InvalidApiKey", 401), AuthenticationError)
+    assert isinstance(err("Throttling.RateQuota", 429), RateLimitError)
+    assert isinstance(err("ModelNotFound", 404), ModelNotFoundError)
+    assert isinstance(err("Arrearage"), InsufficientBalanceError)
+
+
+def test_openai_insufficient_quota_is_not_a_rate_limit() -> None:
+    raw = {
+        "error": {"message": "quota", "type": "insufficient_quota", "code": "insufficient_quota"}
+    }
+    assert isinstance(status_error(429, body(raw), {}), InsufficientBalanceError)
+
+
+def test_deepseek_and_vllm_shapes() -> None:
+    deepseek = {
+        "error": {
+            "message": "Insufficient Balance",
+            "type": "unknown_error",
+            "param": None,
+            "code": "invalid_request_error",
+        }
+    }
+    error = status_error(402, body(deepseek), {"x-request-id": "ds-1"})
+    assert isinstance(error, InsufficientBalanceError)
+    assert error.message == "Insufficient Balance"
+    assert error.request_id == "ds-1"
+    assert "Top up" in str(error)
+    vllm = {"object": "error", "message": "bad temperature", "type": "BadRequestError", "code": 400}
+    error = status_error(400, body(vllm), {})
+    assert (error.message, error.code) == ("bad temperature", "400")
+
+
+def test_html_502_is_brief() -> None:
+    page = (
+        b"<html><head><style>p{}</style><title>502 Bad Gateway</title></head><body>"
+        + b"<p>nginx</p>" * 200
+        + b"</body></html>"
+    )
+    error = status_error(502, page, {"Request-Id": "r-7"})
+    assert isinstance(error, ServerError)
+    assert "<" not in error.message and "p{}" not in error.message
+    assert error.message.startswith("502 Bad Gateway nginx")
+    assert len(error.message) <= 200
+    assert error.request_id == "r-7"
+    assert str(error).count("\n") == 0
+
+
+def test_empty_body_uses_reason_phrase() -> None:
+    error = status_error(503, b"", {})
+    assert error.message == "Service Unavailable"
+    assert str(error).startswith("HTTP 503 Service Unavailable")
+
+
+def test_retry_after_seconds_and_date() -> None:
+    assert status_error(429, b"{}", {"Retry-After": "7"}).retry_after == 7.0
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    wait = status_error(429, b"{}", {"retry-after": later}).retry_after
+    assert wait is not None and 25 < wait <= 30
+    assert status_error(429, b"{}", {"retry-after": "soon"}).retry_after is None
+    error = status_error(429, b"{}", {"retry-after": "2"})
+    assert "retry after 2 s" in str(error)
+
+
+def test_error_event_in_stream() -> None:
+    rate = error_from_event(
+        {"error": {"code": "rate_limit_exceeded", "message": "slow down"}}, request_id="r1"
+    )
+    assert isinstance(rate, RateLimitError) and rate.request_id == "r1"
+    upstream = error_from_event({"error": {"type": "upstream_error", "message": "boom"}})
+    assert type(upstream) is ServerError and upstream.message == "boom"
+    by_status = error_from_event({"error": {"message": "nope", "code": 401}})
+    assert isinstance(by_status, AuthenticationError) and by_status.status_code == 401
+    bare = error_from_event({"error": "text only"})
+    assert type(bare) is ServerError and bare.message == "text only"
+
+
+def test_model_not_found_suggestions_in_message() -> None:
+    error = ModelNotFoundError(
+        "Unknown model qwen-max3", status_code=404, suggestions=["qwen3-max"]
+    )
+    assert "Did you mean: qwen3-max?" in str(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        status_error(
+            429,
+            body({"error": {"code": "rate_limit_exceeded", "message": "m"}}),
+            {"retry-after": "1"},
+        ),
+        ModelNotFoundError("m", status_code=404, suggestions=["a"]),
+        StreamInterruptedError("cut", partial={"choices": []}),
+        APITimeoutError("slow", host="api.aisa.one"),
+        ProtocolError("bad", status_code=200, body="x"),
+        ConfigurationError("no key"),
+    ],
+)
+def test_pickle_round_trip(error: CNLLMError) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert copy.__dict__ == error.__dict__
+    assert str(copy) == str(error)
+
+
+def test_hierarchy() -> None:
+    assert issubclass(APITimeoutError, APIConnectionError)
+    assert issubclass(ProtocolError, ServerError)
+    assert issubclass(ConfigurationError, ValueError)
+    assert issubclass(BadRequestError, APIStatusError)
+    assert all(
+        issubclass(getattr(errors, name), CNLLMError)
+        for name in errors.__all__
+        if name[0].isupper()
+    )

@@ -1,0 +1,172 @@
+"""Folding chunks into a completion: the fold of a stream equals the non-stream completion."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cn_llm_client._stream import StreamAccumulator, delta_of, parse_tool_arguments
+
+
+def _pieces(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({min(c, len(text)) for c in cuts})
+    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)]) if text[a:b]]
+
+
+def stream_of(completion: dict[str, Any], cuts: list[int]) -> list[dict[str, Any]]:
+    """How an OpenAI-compatible server streams `completion`, cut into pieces at `cuts`."""
+    head = {k: completion[k] for k in ("id", "model", "created")}
+    message = completion["choices"][0]["message"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            **head,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    chunks = [
+        chunk({"role": "assistant", "content": "" if message["content"] is not None else None})
+    ]
+    chunks += [
+        chunk({"reasoning_content": p}) for p in _pieces(message.get("reasoning_content", ""), cuts)
+    ]
+    chunks += [chunk({"content": p}) for p in _pieces(message["content"] or "", cuts)]
+    for index, call in enumerate(message.get("tool_calls", [])):
+        args = _pieces(call["function"]["arguments"], cuts) or [""]
+        first = {
+            "index": index,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": args[0]},
+        }
+        chunks.append(chunk({"tool_calls": [first]}))
+        chunks += [
+            chunk({"tool_calls": [{"index": index, "function": {"arguments": a}}]})
+            for a in args[1:]
+        ]
+    chunks.append(chunk({}, completion["choices"][0]["finish_reason"]))
+    chunks.append(
+        {**head, "object": "chat.completion.chunk", "choices": [], "usage": completion["usage"]}
+    )
+    return chunks
+
+
+_calls = st.lists(
+    st.builds(
+        lambda i, name, args: {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {"name": name, "arguments": args},
+        },
+        st.integers(0, 10**6),
+        st.sampled_from(["get_weather", "search"]),
+        st.text(max_size=40),
+    ),
+    max_size=3,
+    unique_by=lambda c: c["id"],
+)
+
+
+@given(
+    st.one_of(st.none(), st.text(max_size=60)),
+    st.text(max_size=60),
+    _calls,
+    st.lists(st.integers(0, 60), max_size=8),
+)
+def test_fold_equals_non_stream_completion(
+    content: str | None, reasoning: str, calls: list, cuts: list[int]
+) -> None:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if calls:
+        message["tool_calls"] = calls
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "deepseek-v3.2",
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+    }
+    acc = StreamAccumulator()
+    for chunk in stream_of(completion, cuts):
+        acc.add(chunk)
+    assert acc.completion() == completion
+
+
+def test_servers_that_reuse_index_zero_are_told_apart_by_id() -> None:
+    acc = StreamAccumulator()
+    for delta in (
+        {"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": '{"x"'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]},
+        {"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g", "arguments": "{}"}}]},
+        {
+            "tool_calls": [{"index": 0, "id": "b", "function": {"arguments": ""}}]
+        },  # same id: same call
+    ):
+        acc.add({"choices": [{"index": 0, "delta": delta}]})
+    calls = acc.completion()["choices"][0]["message"]["tool_calls"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("a", "f", '{"x": 1}'),
+        ("b", "g", "{}"),
+    ]
+
+
+def test_partial_fold_keeps_what_arrived_and_other_choices_are_ignored() -> None:
+    acc = StreamAccumulator()
+    acc.add(
+        {
+            "id": "c",
+            "model": "m",
+            "created": 2,
+            "choices": [{"index": 0, "delta": {"reasoning": "think"}}],
+        }
+    )
+    acc.add(
+        {
+            "choices": [
+                {"index": 1, "delta": {"content": "other"}},
+                {"index": 0, "delta": {"content": "hi"}},
+            ]
+        }
+    )
+    done = acc.completion()
+    assert done["choices"][0] == {
+        "index": 0,
+        "message": {"role": "assistant", "content": "hi", "reasoning_content": "think"},
+        "finish_reason": None,
+    }
+    assert "usage" not in done
+
+
+def test_delta_of() -> None:
+    assert delta_of({"choices": [{"index": 0, "delta": {"content": "x"}}]}) == {"content": "x"}
+    assert delta_of({"choices": [], "usage": {}}) is None
+
+
+def test_parse_tool_arguments() -> None:
+    assert parse_tool_arguments(None) == {}
+    assert parse_tool_arguments("") == {}
+    assert parse_tool_arguments(" null ") == {}
+    assert parse_tool_arguments('{"city": "北京"}') == {"city": "北京"}
+    assert parse_tool_arguments({"a": 1}) == {"a": 1}
+    assert parse_tool_arguments('{"city": ') is None
+    assert parse_tool_arguments("[1, 2]") is None
+
+
+def test_fold_is_linear() -> None:
+    acc = StreamAccumulator()
+    chunk = {"choices": [{"index": 0, "delta": {"content": "字"}}]}
+    started = time.perf_counter()
+    for _ in range(100_000):
+        acc.add(chunk)
+    text = acc.completion()["choices"][0]["message"]["content"]
+    assert len(text) == 100_000
+    assert time.perf_counter() - started < 2.0  # generous; quadratic joining would take far longer
