@@ -1,1 +1,85 @@
-"""Offline OpenAI-compatible gateway emulator."""
+"""The offline gateway: an OpenAI-compatible emulator on loopback for tests, examples and demos.
+
+    from cn_llm_client.testing import FakeGateway, Fault
+
+    with FakeGateway(mode="aisa", latency=0.0) as gw:      # real aiohttp server, own thread
+        client = CNLLMClient(api_key=gw.api_key, base_url=gw.base_url)
+        gw.push(Fault.status(429, retry_after=0.1))          # the next request gets a 429
+        client.chat("qwen3-max", [{"role": "user", "content": "Hello"}])
+        assert len(gw.requests) == 2                          # the 429 and the retry
+
+From another process: `python -m cn_llm_client.testing --port 8765 --latency 0.1` (prints its base
+URL), scripted with `POST /_emulator/faults` (see `Fault`), `GET /_emulator/requests`,
+`POST /_emulator/reset`. pytest gets the fixtures `fake_gateway` and `fake_gateway_session`.
+
+Endpoints: `POST /v1/chat/completions` (stream and not), `GET /v1/models` (the catalog's models
+for the mode). `Authorization: Bearer <api_key>` is required unless `api_key=None` or the mode is
+local (ollama, vllm); otherwise 401 `missing_api_key` / `invalid_api_key`. A model the catalog does
+not list for the mode is a 404 (`unknown_model`; `ModelNotFound` in dashscope mode); the
+`models=` argument adds ids.
+
+How the emulated models answer (the same request always gets the same answer):
+- Text: `"[<model>] <last user text>"`, or `"[<model>] 收到：<text>"` when the text has Chinese.
+  `answer_chars=N` (gateway argument, `--answer-chars`, or the request field
+  `emulator_answer_chars`) answers N Chinese characters instead, streamed two per chunk.
+- Tokens: one per CJK character, one per four other characters; `prompt_tokens` counts every
+  message (+4 each) and the tool definitions. An answer over `max_tokens` is cut,
+  `finish_reason="length"`.
+- Reasoning (`reasoning_content`, before the answer; `completion_tokens_details.reasoning_tokens`):
+  models that always think (catalog `reasoning` without a switch, or ids with r1 / reasoner /
+  thinking), models whose switch is on as the mode spells it (`enable_thinking`,
+  `thinking: {"type": "enabled"}`, `chat_template_kwargs.enable_thinking`, ollama `think`; aisa
+  accepts all), and open Qwen3 models unless switched off.
+- Tools: when `tools` are given, `tool_choice` is not "none" and the last message is from the
+  user, the answer is tool calls (`finish_reason="tool_calls"`): the function `tool_choice` names;
+  else every tool whose name appears in the user text when several do (unless
+  `parallel_tool_calls` is false); else the named or first tool. Arguments are an instance of
+  the tool's JSON schema (strings: the user text; numbers: its first number; enums: the first
+  value; booleans: true; arrays: one item). After tool results (last message role "tool") the
+  answer is `"[<model>] Tool results: <name> -> <content>; ..."`.
+- `response_format` json_object: `{"model", "answer"}`; json_schema: an instance of the schema.
+- Images (`image_url` parts): only for vision models, else 400; data URLs must be
+  `data:image/...;base64,` with valid base64 and at most 10485760 bytes.
+- usage on every answer; aisa mode adds `cost` (catalog prices, else $1/$4 per 1M tokens) and
+  `credits_remaining` (counting down from `credits`, 402 once spent); deepseek mode adds
+  `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens`. Every response carries `x-request-id`
+  and the `X-RateLimit-*` headers.
+- Streams: role first, reasoning and content deltas, tool-call deltas (id and name only in the
+  first delta of a call, arguments in 16-character fragments; ollama/vllm reuse index 0), the
+  finish_reason chunk, the usage chunk (`choices: []`) when `stream_options.include_usage`, then
+  `data: [DONE]`. Every event with non-ASCII text is written in two TCP writes that split its
+  first multi-byte character.
+
+Refusals, as the real servers do: temperature outside 0..2, top_p outside 0..1, max_tokens < 1,
+a bad role (400); deepseek-r1 given `reasoning_content` back (aisa, deepseek); a DeepSeek / Kimi
+thinking request whose assistant tool-call turn lacks `reasoning_content` ("Missing
+`reasoning_content` field in the assistant message at message index N"; aisa, deepseek, moonshot);
+forced `tool_choice` on models that reject it and a temperature other than the fixed one (Kimi
+K2.5) (not in local modes); a single-user-message model (qwen-mt) given anything else; dashscope:
+thinking on a non-stream call of a model that needs streaming ("parameter.enable_thinking must be
+set to false for non-streaming calls") or with JSON mode; zhipu: a tool_choice other than auto, or
+json_schema. Each mode answers in its own error shape (`_modes.py`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._faults import Fault
+    from .gateway import FakeGateway, RecordedRequest
+
+__all__ = ["FakeGateway", "Fault", "RecordedRequest"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the server (and aiohttp.web) only when it is asked for."""
+    if name in ("FakeGateway", "RecordedRequest"):
+        from . import gateway
+
+        return getattr(gateway, name)
+    if name == "Fault":
+        from ._faults import Fault
+
+        return Fault
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,367 @@
+"""The emulated models: what they know, what they refuse, and what they answer.
+
+All of it is deterministic (see `cn_llm_client.testing` for the rules). The server in
+`gateway.py` only moves the results on the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ._modes import LOCAL_MODES
+from ._schema import schema_instance
+
+__all__ = [
+    "Answer",
+    "Rejection",
+    "Traits",
+    "answer",
+    "check_request",
+    "count_tokens",
+    "known_models",
+    "thinking_on",
+]
+
+MAX_DATA_URL = 10 * 1024 * 1024  # DashScope: a data URI may be at most 10485760 bytes
+_CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+_REASONING_NAME = re.compile(r"(^|[-_/:])r1([-_.:]|$)|reasoner|thinking|qwq", re.IGNORECASE)
+_LONG_TEXT = "模拟网关正在生成一段很长的中文回答，用于测试流式输出。"
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the emulator needs to know about one model (a view of its catalog entry)."""
+
+    id: str
+    family: str = ""
+    vision: bool = False
+    reasoning: bool = False
+    reasoning_switch: str | None = None
+    reasoning_echo: str = "keep-with-tool-calls"
+    thinking_requires_stream: bool = False
+    forced_tool_choice: bool = True
+    json_schema: bool = True
+    temperature_fixed: float | None = None
+    single_user_message: bool = False
+    input_price: float | None = None
+    output_price: float | None = None
+
+    @classmethod
+    def from_name(cls, model_id: str) -> Traits:
+        """Traits guessed from the id alone, for models the catalog does not list."""
+        name = model_id.lower()
+        reasoning = bool(_REASONING_NAME.search(name))
+        strip = bool(re.search(r"(^|[-_/:])r1([-_.:]|$)", name))
+        return cls(
+            id=model_id,
+            family=name.split("-")[0].split("/")[-1],
+            vision=bool(re.search(r"vl|omni|vision|4v|[0-9]v($|-)", name)),
+            reasoning=reasoning,
+            reasoning_echo="strip" if strip else "keep-with-tool-calls",
+            forced_tool_choice=not reasoning,
+            single_user_message="qwen-mt" in name,
+        )
+
+
+def known_models(mode: str) -> dict[str, Traits]:
+    """The models the gateway in `mode` serves, from the catalog (empty if there is none)."""
+    try:
+        from cn_llm_client.catalog import list_models
+    except ImportError:  # the catalog is optional for the emulator
+        return {}
+    names = Traits.__dataclass_fields__
+    return {
+        info.id: Traits(**{name: getattr(info, name) for name in names if hasattr(info, name)})
+        for info in list_models(mode)
+    }
+
+
+def count_tokens(text: str) -> int:
+    """Emulated token count: one per CJK (multi-byte) character, one per 4 other characters."""
+    wide = (len(text.encode()) - len(text)) // 2
+    return wide + -(-(len(text) - wide) // 4)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message_text(message)
+    return ""
+
+
+def _switch(body: dict[str, Any], mode: str) -> bool | None:
+    """The thinking switch as `mode` spells it (the gateway accepts every spelling)."""
+    spellings: dict[str, Any] = {
+        "enable_thinking": body.get("enable_thinking"),
+        "thinking": (body.get("thinking") or {}).get("type")
+        if isinstance(body.get("thinking"), dict)
+        else None,
+        "chat_template_kwargs": (body.get("chat_template_kwargs") or {}).get("enable_thinking"),
+        "think": body.get("think"),
+    }
+    accepted = {
+        "aisa": spellings,
+        "dashscope": ("enable_thinking",),
+        "siliconflow": ("enable_thinking",),
+        "deepseek": ("thinking",),
+        "zhipu": ("thinking",),
+        "moonshot": ("thinking",),
+        "vllm": ("chat_template_kwargs",),
+        "ollama": ("think",),
+    }[mode]
+    for name in accepted:
+        value = spellings[name]
+        if value is not None:
+            return value in (True, "enabled") if name == "thinking" else bool(value)
+    return None
+
+
+def thinking_on(body: dict[str, Any], traits: Traits, mode: str) -> bool:
+    """Whether the answer carries reasoning: always-thinking models, else the switch or default."""
+    if traits.reasoning and traits.reasoning_switch is None:
+        return True
+    switch = _switch(body, mode)
+    if switch is not None:
+        return switch and (traits.reasoning or traits.reasoning_switch is not None)
+    return traits.thinking_requires_stream  # open Qwen3 models think unless told not to
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A request the real server would refuse."""
+
+    status: int
+    message: str
+    code: str | None = None
+
+
+def check_request(body: dict[str, Any], traits: Traits, mode: str) -> Rejection | None:
+    """The first rule of `mode` that `body` breaks, or None."""
+    messages = body["messages"]
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            return Rejection(400, f"messages[{index}]: invalid or missing role")
+    for name, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
+        value = body.get(name)
+        if value is not None and not (isinstance(value, (int, float)) and low <= value <= high):
+            return Rejection(400, f"{name} must be between {low} and {high}", "invalid_parameter")
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and not (isinstance(max_tokens, int) and max_tokens > 0):
+        return Rejection(400, "max_tokens must be a positive integer", "invalid_parameter")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        names = [(t.get("function") or {}).get("name") for t in body.get("tools") or []]
+        if wanted not in names:
+            return Rejection(400, f"tool_choice names {wanted!r}, which is not in tools")
+    return (
+        _check_images(messages, traits)
+        or _check_provider(body, traits, mode)
+        or _check_reasoning_echo(messages, traits, mode, thinking_on(body, traits, mode))
+    )
+
+
+def _check_images(messages: list[dict[str, Any]], traits: Traits) -> Rejection | None:
+    for message in messages:
+        content = message.get("content")
+        parts = content if isinstance(content, list) else []
+        for part in parts:
+            if not isinstance(part, dict) or part.get("type") != "image_url":
+                continue
+            if not traits.vision:
+                return Rejection(400, f"Model {traits.id} does not support image input.")
+            url = str((part.get("image_url") or {}).get("url", ""))
+            problem = _image_problem(url)
+            if problem:
+                return Rejection(400, problem, "invalid_parameter")
+    return None
+
+
+def _image_problem(url: str) -> str | None:
+    if url.startswith(("http://", "https://")):
+        return None
+    if not url.startswith("data:"):
+        return "image_url.url must be an http(s) URL or a data: URL"
+    if len(url) > MAX_DATA_URL:
+        return f"The data URI is too large ({len(url)} bytes); the limit is {MAX_DATA_URL} bytes."
+    header, _, data = url.partition(",")
+    mime = header[5:].split(";")[0]
+    if not mime.startswith("image/") or not header.endswith(";base64"):
+        return f"Unsupported image data URL type {header[:40]!r}; expected data:image/...;base64"
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return "The image data URL is not valid base64."
+    return None
+
+
+def _check_provider(body: dict[str, Any], traits: Traits, mode: str) -> Rejection | None:
+    choice = body.get("tool_choice")
+    forced = choice == "required" or isinstance(choice, dict)
+    response_type = (body.get("response_format") or {}).get("type")
+    if mode == "zhipu" and choice is not None and choice != "auto":
+        return Rejection(400, "tool_choice only supports auto", "1214")
+    if mode == "zhipu" and response_type == "json_schema":
+        return Rejection(400, "response_format only supports json_object", "1214")
+    if mode in LOCAL_MODES:
+        return None
+    if forced and not traits.forced_tool_choice:
+        return Rejection(400, f"{traits.id} does not support this tool_choice", "invalid_parameter")
+    temperature = body.get("temperature")
+    fixed = traits.temperature_fixed
+    if fixed is not None and temperature is not None and temperature != fixed:
+        message = f"invalid temperature: only {fixed:g} is allowed for this model"
+        return Rejection(400, message, "invalid_parameter")
+    if traits.single_user_message:
+        roles = [m.get("role") for m in body["messages"]]
+        if roles != ["user"]:
+            return Rejection(400, f"{traits.id} accepts exactly one user message and no other")
+    if mode == "dashscope" and thinking_on(body, traits, mode):
+        if not body.get("stream"):
+            message = "parameter.enable_thinking must be set to false for non-streaming calls"
+            return Rejection(400, message, "InvalidParameter")
+        if response_type in ("json_object", "json_schema"):
+            message = "Json mode response is not supported when enable_thinking is true"
+            return Rejection(400, message, "InvalidParameter")
+    return None
+
+
+def _check_reasoning_echo(
+    messages: list[dict[str, Any]], traits: Traits, mode: str, thinking: bool
+) -> Rejection | None:
+    if mode not in ("aisa", "deepseek", "moonshot"):
+        return None
+    strip = traits.reasoning_echo == "strip" and traits.family == "deepseek"
+    if strip and any("reasoning_content" in m for m in messages):
+        notice = (
+            "The reasoning_content is an intermediate result for display purposes only and "
+            "will not be included in the context for inference. Please remove the "
+            "reasoning_content from your message to reduce network traffic."
+        )
+        return Rejection(400, notice)
+    needs_echo = traits.family in ("deepseek", "kimi") and traits.reasoning_echo != "strip"
+    if needs_echo and thinking:
+        for index, message in enumerate(messages):
+            if message.get("tool_calls") and not message.get("reasoning_content"):
+                text = (
+                    "Missing `reasoning_content` field in the assistant message at message "
+                    f"index {index}"
+                )
+                return Rejection(400, text)
+    return None
+
+
+@dataclass
+class Answer:
+    """What the model says: text, reasoning, tool calls and why it stopped."""
+
+    content: str | None
+    reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str = "stop"
+
+
+def answer(
+    body: dict[str, Any], traits: Traits, *, thinking: bool, answer_chars: int | None, call_id: str
+) -> Answer:
+    """The deterministic answer to `body` (rules in the `cn_llm_client.testing` docstring)."""
+    messages = body["messages"]
+    text = last_user_text(messages)
+    chinese = bool(_CJK.search(text))
+    reasoning = None
+    if thinking:
+        reasoning = f"思考：用户说「{text}」，我来复述。" if chinese else f"Thinking about: {text}"
+    last_role = messages[-1].get("role")
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    if tools and body.get("tool_choice") != "none" and last_role == "user":
+        calls = _tool_calls(tools, body, text, call_id)
+        return Answer(None, reasoning, calls, "tool_calls")
+    if last_role == "tool":
+        content = f"[{traits.id}] Tool results: " + "; ".join(_tool_results(messages))
+    elif answer_chars is not None:
+        repeats = answer_chars // len(_LONG_TEXT) + 1
+        content = (_LONG_TEXT * repeats)[:answer_chars]
+    else:
+        structured = _structured(body, traits, text)
+        if structured is not None:  # never cut: the JSON must stay parseable
+            return Answer(structured, reasoning)
+        content = f"[{traits.id}] 收到：{text}" if chinese else f"[{traits.id}] {text}"
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int) and count_tokens(content) > max_tokens:
+        return Answer(_truncate(content, max_tokens), reasoning, [], "length")
+    return Answer(content, reasoning)
+
+
+def _structured(body: dict[str, Any], traits: Traits, text: str) -> str | None:
+    response_format = body.get("response_format") or {}
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return orjson.dumps({"model": traits.id, "answer": text}).decode()
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {}
+        return orjson.dumps(schema_instance(schema, text)).decode()
+    return None
+
+
+def _tool_calls(
+    tools: list[dict[str, Any]], body: dict[str, Any], text: str, call_id: str
+) -> list[dict[str, Any]]:
+    functions = {t.get("function", {}).get("name"): t.get("function", {}) for t in tools}
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        chosen = [(choice.get("function") or {}).get("name")]
+    else:
+        named = [name for name in functions if name and name in text]
+        several = len(named) > 1 and body.get("parallel_tool_calls") is not False
+        chosen = named if several else (named or list(functions))[:1]
+    calls = []
+    for index, name in enumerate(chosen):
+        schema = functions.get(name, {}).get("parameters") or {"type": "object"}
+        arguments = orjson.dumps(schema_instance(schema, text)).decode()
+        calls.append(
+            {
+                "id": f"{call_id}_{index}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        )
+    return calls
+
+
+def _tool_results(messages: list[dict[str, Any]]) -> list[str]:
+    names = {
+        call.get("id"): (call.get("function") or {}).get("name", "tool")
+        for m in messages
+        for call in m.get("tool_calls") or []
+    }
+    tail: list[dict[str, Any]] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        tail.insert(0, message)
+    return [f"{names.get(m.get('tool_call_id'), 'tool')} -> {message_text(m)}" for m in tail]
+
+
+def _truncate(text: str, max_tokens: int) -> str:
+    budget = max_tokens * 4
+    for index, char in enumerate(text):
+        budget -= 4 if ord(char) > 0x7F else 1
+        if budget < 0:
+            return text[:index]
+    return text

@@ -1,0 +1,564 @@
+"""`FakeGateway`: the emulator's HTTP server (aiohttp.web on loopback, in its own thread).
+
+    with FakeGateway(mode="deepseek", latency=0.05) as gw:
+        httpx.post(f"{gw.base_url}/chat/completions", json=..., headers=...)
+        gw.requests[-1].body["model"]
+
+aiohttp.web rather than a hand-made asyncio server: it already speaks HTTP/1.1 keep-alive and
+chunked streaming, and holds a thousand concurrent streams on two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ._faults import Fault, FaultQueue
+from ._model import (
+    Answer,
+    Traits,
+    answer,
+    check_request,
+    count_tokens,
+    known_models,
+    message_text,
+    thinking_on,
+)
+from ._modes import LOCAL_MODES, MODES, error_body
+
+__all__ = ["FakeGateway", "RecordedRequest"]
+
+_PIECES = re.compile(r"[\u3000-\u9fff\uff00-\uffef]{1,2}|\s*[^\s\u3000-\u9fff\uff00-\uffef]+|\s+")
+_LEAD_BYTE = re.compile(rb"[\xc0-\xff]")
+_HTML_502 = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+)
+_FLAT_PRICES = (1.0, 4.0)  # USD per 1M tokens when the catalog has no price
+_REQUESTS_PER_MINUTE = 600
+_TOKENS_PER_MINUTE = 600_000
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the gateway saw it; the Authorization header reads "REDACTED"."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeGateway:
+    """An OpenAI-compatible gateway on 127.0.0.1 that answers deterministically.
+
+    `mode` picks the provider it speaks like (error shapes, thinking switches, quirks);
+    `api_key=None` (and the local modes ollama / vllm) accept any request; `latency` is waited
+    before every response; `answer_chars` makes every plain answer that many Chinese characters;
+    `credits` is the balance `usage.credits_remaining` counts down (402 once spent);
+    `models` adds ids to the ones the catalog lists for `mode`.
+    """
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        mode: str = "aisa",
+        api_key: str | None = "test-key",
+        port: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        answer_chars: int | None = None,
+        credits: float = 100.0,
+        models: Iterable[str] = (),
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        self.latency = latency
+        self.mode = mode
+        self.api_key = api_key
+        self.host = host
+        self.port = port
+        self.answer_chars = answer_chars
+        self.initial_credits = credits
+        self._models = known_models(mode)
+        self._models.update({m: Traits.from_name(m) for m in models if m not in self._models})
+        self._faults = FaultQueue()
+        self._requests: list[RecordedRequest] = []
+        self._sequence = itertools.count(1)
+        self._credits = credits
+        self._window = (0, 0, 0)  # minute, requests, tokens
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- public face ------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The requests seen so far (control endpoints excluded), oldest first."""
+        return list(self._requests)
+
+    def push(self, *faults: Fault) -> None:
+        """Queue faults for the next requests (see `Fault`)."""
+        self._faults.push(*faults)
+
+    def reset(self) -> None:
+        """Forget requests and queued faults; refill the credits."""
+        self._requests.clear()
+        self._faults.clear()
+        self._credits = self.initial_credits
+
+    def start(self) -> FakeGateway:
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready, failure), name="FakeGateway", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread = None
+            raise RuntimeError(f"FakeGateway could not start: {failure[0]}") from failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None or self._runner is None:
+            return
+        cleanup = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        cleanup.result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+
+    def __enter__(self) -> FakeGateway:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"FakeGateway(mode={self.mode!r}, base_url={self.base_url!r})"
+
+    # -- server life ------------------------------------------------------------------------
+
+    def _serve(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(
+                self._runner,
+                self.host,
+                self.port,
+                backlog=4096,
+                shutdown_timeout=0.2,
+                reuse_address=True,
+            )
+            loop.run_until_complete(site.start())
+            self.port = self._runner.addresses[0][1]
+        except BaseException as exc:  # reported to start() in the caller's thread
+            failure.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._list_models)
+        app.router.add_post("/_emulator/faults", self._control_push)
+        app.router.add_delete("/_emulator/faults", self._control_clear)
+        app.router.add_get("/_emulator/requests", self._control_requests)
+        app.router.add_post("/_emulator/reset", self._control_reset)
+        app.router.add_route("*", "/{tail:.*}", self._unknown_endpoint)
+        return app
+
+    # -- control endpoints ------------------------------------------------------------------
+
+    async def _control_push(self, request: web.Request) -> web.Response:
+        try:
+            data = orjson.loads(await request.read())
+            items = data if isinstance(data, list) else [data]
+            self.push(*(Fault.from_dict(item) for item in items))
+        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"queued": len(self._faults)})
+
+    async def _control_clear(self, request: web.Request) -> web.Response:
+        self._faults.clear()
+        return web.json_response({"queued": 0})
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        rows = [r.__dict__ for r in self._requests]
+        return web.Response(body=orjson.dumps(rows), content_type="application/json")
+
+    async def _control_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"reset": True})
+
+    # -- the API ----------------------------------------------------------------------------
+
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
+        rid, fault, early = await self._begin(request, None)
+        if early is not None:
+            return early
+        data = [
+            {"id": m, "object": "model", "created": 0, "owned_by": t.family or self.mode}
+            for m, t in self._models.items()
+        ]
+        return self._json(200, {"object": "list", "data": data}, rid)
+
+    async def _unknown_endpoint(self, request: web.Request) -> web.StreamResponse:
+        rid = self._request_id()
+        message = f"Unknown endpoint {request.method} {request.path}"
+        return self._error(404, message, rid, code="unknown_endpoint")
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        rid, fault, early = await self._begin(request, body)
+        if early is not None:
+            return early
+        if not isinstance(body, dict):
+            return self._error(400, "Request body is not valid JSON.", rid, code="json_parse_error")
+        for name in ("model", "messages"):
+            if not body.get(name):
+                message = f"Missing required parameter: {name}"
+                return self._error(400, message, rid, code="missing_parameter")
+        if not isinstance(body["messages"], list) or not isinstance(body["model"], str):
+            return self._error(400, "messages must be a list and model a string", rid)
+        traits = self._traits(body["model"])
+        if traits is None:
+            return self._unknown_model(body["model"], rid)
+        rejection = check_request(body, traits, self.mode)
+        if rejection is not None:
+            return self._error(rejection.status, rejection.message, rid, code=rejection.code)
+        if self.mode == "aisa" and self._credits <= 0:
+            return self._error(402, "Insufficient balance. Please top up your account.", rid)
+        chars = body.get("emulator_answer_chars", self.answer_chars)
+        reply = answer(
+            body,
+            traits,
+            thinking=thinking_on(body, traits, self.mode),
+            answer_chars=chars,
+            call_id=f"call_{rid[-8:]}",
+        )
+        usage = self._usage(body, traits, reply)
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            events = self._chunks(reply, body["model"], rid, usage if include_usage else None)
+            return await self._stream(request, events, rid, fault)
+        return await self._respond(
+            request, self._completion(reply, body["model"], rid, usage), rid, fault
+        )
+
+    async def _begin(
+        self, request: web.Request, body: Any
+    ) -> tuple[str, Fault | None, web.StreamResponse | None]:
+        """Record the request, wait, apply an early fault, check the key."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if "authorization" in headers:
+            headers["authorization"] = "REDACTED"
+        self._requests.append(RecordedRequest(request.method, request.path, headers, body))
+        rid = self._request_id()
+        fault = self._faults.take()
+        delay = self.latency + (fault.seconds if fault and fault.kind == "slow" else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if fault and fault.kind == "status":
+            return rid, fault, self._status_fault(fault, rid)
+        if fault and fault.kind == "non_json_200":
+            page = b"<html><body><h1>Welcome</h1></body></html>"
+            return rid, fault, self._raw(200, page, "text/html", rid)
+        return rid, fault, self._authorize(request, rid)
+
+    def _authorize(self, request: web.Request, rid: str) -> web.Response | None:
+        if self.api_key is None or self.mode in LOCAL_MODES:
+            return None
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if not key or scheme.lower() != "bearer":
+            message = "Missing API key. Pass it as 'Authorization: Bearer <key>'."
+            return self._error(401, message, rid, code=self._auth_code("missing_api_key"))
+        if key != self.api_key:
+            message = "Invalid API key provided."
+            return self._error(401, message, rid, code=self._auth_code("invalid_api_key"))
+        return None
+
+    def _auth_code(self, aisa_code: str) -> str | None:
+        return aisa_code if self.mode in ("aisa", "deepseek", "ollama") else None
+
+    def _traits(self, model: str) -> Traits | None:
+        if model in self._models:
+            return self._models[model]
+        return Traits.from_name(model) if not self._models else None
+
+    def _unknown_model(self, model: str, rid: str) -> web.Response:
+        if self.mode == "dashscope":
+            message = f"The model `{model}` does not exist or you do not have access to it."
+        else:
+            message = f"Model '{model}' is not available"
+        return self._error(404, message, rid)
+
+    # -- building responses -----------------------------------------------------------------
+
+    def _request_id(self) -> str:
+        return f"req_emu_{next(self._sequence):08d}"
+
+    def _headers(self, rid: str, tokens: int = 0) -> dict[str, str]:
+        now = time.time()
+        minute = int(now // 60)
+        seen_minute, requests, used = self._window
+        if seen_minute != minute:
+            requests, used = 0, 0
+        self._window = (minute, requests + 1, used + tokens)
+        reset = str((minute + 1) * 60)
+        return {
+            "x-request-id": rid,
+            "X-RateLimit-Limit-Requests": str(_REQUESTS_PER_MINUTE),
+            "X-RateLimit-Remaining-Requests": str(max(0, _REQUESTS_PER_MINUTE - requests - 1)),
+            "X-RateLimit-Limit-Tokens": str(_TOKENS_PER_MINUTE),
+            "X-RateLimit-Remaining-Tokens": str(max(0, _TOKENS_PER_MINUTE - used - tokens)),
+            "X-RateLimit-Reset-Requests": reset,
+            "X-RateLimit-Reset-Tokens": reset,
+        }
+
+    def _raw(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        rid: str,
+        extra: dict[str, str] | None = None,
+    ) -> web.Response:
+        headers = {**self._headers(rid), **(extra or {})}
+        return web.Response(status=status, body=body, content_type=content_type, headers=headers)
+
+    def _json(self, status: int, data: Any, rid: str) -> web.Response:
+        return self._raw(status, orjson.dumps(data), "application/json", rid)
+
+    def _error(
+        self, status: int, message: str, rid: str, *, code: str | None = None
+    ) -> web.Response:
+        return self._json(
+            status, error_body(self.mode, status, message, code=code, request_id=rid), rid
+        )
+
+    def _status_fault(self, fault: Fault, rid: str) -> web.Response:
+        extra = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+        if fault.empty:
+            return self._raw(fault.http_status, b"", "text/plain", rid, extra)
+        if fault.html:
+            return self._raw(fault.http_status, _HTML_502, "text/html", rid, extra)
+        if isinstance(fault.body, str):
+            return self._raw(fault.http_status, fault.body.encode(), "text/plain", rid, extra)
+        data = fault.body or error_body(
+            self.mode,
+            fault.http_status,
+            f"Emulated error {fault.http_status}",
+            code=fault.code,
+            request_id=rid,
+        )
+        return self._raw(fault.http_status, orjson.dumps(data), "application/json", rid, extra)
+
+    def _usage(self, body: dict[str, Any], traits: Traits, reply: Answer) -> dict[str, Any]:
+        messages = body["messages"]
+        prompt = sum(4 + count_tokens(message_text(m)) for m in messages if isinstance(m, dict))
+        if body.get("tools"):
+            prompt += count_tokens(orjson.dumps(body["tools"]).decode())
+        reasoning = count_tokens(reply.reasoning or "")
+        arguments = "".join(c["function"]["arguments"] for c in reply.tool_calls)
+        completion = count_tokens(reply.content or "") + reasoning + count_tokens(arguments)
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        if self.mode == "deepseek":  # DeepSeek caches earlier turns in 64-token units
+            last = 4 + count_tokens(message_text(messages[-1]))
+            hit = (prompt - last) // 64 * 64
+            usage["prompt_cache_hit_tokens"] = hit
+            usage["prompt_cache_miss_tokens"] = prompt - hit
+        if self.mode == "aisa":
+            price_in = traits.input_price if traits.input_price is not None else _FLAT_PRICES[0]
+            price_out = traits.output_price if traits.output_price is not None else _FLAT_PRICES[1]
+            cost = (prompt * price_in + completion * price_out) / 1_000_000
+            self._credits -= cost
+            usage["cost"] = round(cost, 10)
+            usage["credits_remaining"] = round(self._credits, 6)
+        return usage
+
+    def _completion(
+        self, reply: Answer, model: str, rid: str, usage: dict[str, Any]
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.reasoning is not None:
+            message["reasoning_content"] = reply.reasoning
+        if reply.tool_calls:
+            message["tool_calls"] = reply.tool_calls
+        choice = {
+            "index": 0,
+            "message": message,
+            "finish_reason": reply.finish_reason,
+            "logprobs": None,
+        }
+        return {
+            "id": f"chatcmpl-{rid}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [choice],
+            "usage": usage,
+        }
+
+    def _chunks(
+        self, reply: Answer, model: str, rid: str, usage: dict[str, Any] | None
+    ) -> Iterator[bytes]:
+        head = {
+            "id": f"chatcmpl-{rid}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+
+        def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return b"data: " + orjson.dumps({**head, "choices": [choice]}) + b"\n\n"
+
+        yield event({"role": "assistant", "content": ""})
+        for piece in _PIECES.findall(reply.reasoning or ""):
+            yield event({"reasoning_content": piece})
+        for piece in _PIECES.findall(reply.content or ""):
+            yield event({"content": piece})
+        for number, call in enumerate(reply.tool_calls):
+            index = 0 if self.mode in LOCAL_MODES else number  # local servers reuse index 0
+            function = call["function"]
+            first = {"index": index, "id": call["id"], "type": "function"}
+            yield event(
+                {"tool_calls": [{**first, "function": {"name": function["name"], "arguments": ""}}]}
+            )
+            arguments = function["arguments"]
+            for start in range(0, len(arguments), 16):
+                fragment = {
+                    "index": index,
+                    "function": {"arguments": arguments[start : start + 16]},
+                }
+                yield event({"tool_calls": [fragment]})
+        yield event({}, reply.finish_reason)
+        if usage is not None:
+            yield b"data: " + orjson.dumps({**head, "choices": [], "usage": usage}) + b"\n\n"
+
+    # -- writing to the wire ----------------------------------------------------------------
+
+    async def _respond(
+        self, request: web.Request, data: dict[str, Any], rid: str, fault: Fault | None
+    ) -> web.StreamResponse:
+        body = orjson.dumps(data)
+        kind = fault.kind if fault else None
+        if kind == "truncated_json":
+            return self._raw(200, body[: len(body) // 2], "application/json", rid)
+        if kind not in ("keepalive", "stall"):
+            return self._raw(200, body, "application/json", rid)
+        assert fault is not None
+        response = web.StreamResponse(headers=self._headers(rid))
+        response.content_type = "application/json"
+        await response.prepare(request)
+        for _ in range(fault.count):  # DeepSeek sends blank lines while a request is queued
+            await response.write(b"\n")
+            await asyncio.sleep(fault.interval)
+        await asyncio.sleep(fault.seconds)
+        await response.write(body)
+        await response.write_eof()
+        return response
+
+    async def _stream(
+        self, request: web.Request, events: Iterator[bytes], rid: str, fault: Fault | None
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={**self._headers(rid), "Cache-Control": "no-cache"})
+        response.content_type = "text/event-stream"
+        await response.prepare(request)
+        try:
+            if fault and fault.kind == "keepalive":
+                for _ in range(fault.count):
+                    await response.write(b": keep-alive\n\n")
+                    await asyncio.sleep(fault.interval)
+            sent = 0
+            for data in events:
+                if (
+                    fault
+                    and sent == fault.after_events
+                    and await self._interrupt(request, response, fault, rid)
+                ):
+                    return response
+                await _write_split(response, data)
+                sent += 1
+            if (
+                fault
+                and fault.after_events >= sent
+                and await self._interrupt(request, response, fault, rid)
+            ):
+                return response
+            if not (fault and fault.kind == "no_done"):
+                await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:  # the client went away; nothing left to send
+            pass
+        return response
+
+    async def _interrupt(
+        self, request: web.Request, response: web.StreamResponse, fault: Fault, rid: str
+    ) -> bool:
+        """Apply a mid-stream fault; True when the stream ends here."""
+        if fault.kind == "cut_stream":
+            if request.transport is not None:
+                request.transport.close()  # no final chunk: the body is visibly incomplete
+            return True
+        if fault.kind == "error_event":
+            message = "Emulated error during the stream"
+            payload = error_body(
+                self.mode, fault.http_status, message, code=fault.code, request_id=rid
+            )
+            if "error" not in payload:  # streamed errors always sit under an "error" key
+                payload = error_body("deepseek", fault.http_status, message, code=fault.code)
+            await response.write(b"data: " + orjson.dumps(payload) + b"\n\n")
+            await response.write_eof()
+            return True
+        if fault.kind == "malformed_line":
+            await response.write(b'data: {"id": "chatcmpl-broken", "choices": [\n\n')
+        elif fault.kind == "stall":
+            await asyncio.sleep(fault.seconds)
+        return False
+
+
+async def _write_split(response: web.StreamResponse, data: bytes) -> None:
+    """Write `data`, cutting it inside its first multi-byte UTF-8 character, if it has one."""
+    lead = _LEAD_BYTE.search(data)
+    if lead is None:
+        await response.write(data)
+        return
+    await response.write(data[: lead.end()])
+    await response.write(data[lead.end() :])
