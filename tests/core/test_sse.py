@@ -90,7 +90,7 @@ def _encode(events: list, line_end: bytes) -> tuple[bytes, list[ServerSentEvent]
 def test_any_split_gives_the_same_events(events: list, line_end: bytes, cuts: list[int]) -> None:
     raw, expected = _encode(events, line_end)
     points = sorted({min(c, len(raw)) for c in cuts})
-    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)])]
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
     assert decode(raw) == expected
     assert decode(*pieces) == expected
 
@@ -98,7 +98,7 @@ def test_any_split_gives_the_same_events(events: list, line_end: bytes, cuts: li
 @given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=6))
 def test_random_bytes_give_only_events(raw: bytes, cuts: list[int]) -> None:
     points = sorted({min(c, len(raw)) for c in cuts})
-    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)])]
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
     events = decode(*pieces)
     assert events == decode(raw)
     assert all(isinstance(e, ServerSentEvent) and isinstance(e.data, str) for e in events)

@@ -13,7 +13,7 @@ from cn_llm_client._stream import StreamAccumulator, delta_of, parse_tool_argume
 
 def _pieces(text: str, cuts: list[int]) -> list[str]:
     points = sorted({min(c, len(text)) for c in cuts})
-    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)]) if text[a:b]]
+    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True) if text[a:b]]
 
 
 def stream_of(completion: dict[str, Any], cuts: list[int]) -> list[dict[str, Any]]:
