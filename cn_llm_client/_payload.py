@@ -1,0 +1,537 @@
+"""The request body: validated and shaped by catalog policy before any I/O.
+
+    >>> body = build_payload("deepseek-r1", [{"role": "user", "content": "Hi"}], temperature=0.3)
+    >>> body == {"model": "deepseek-r1", "messages": [{"role": "user", "content": "Hi"}],
+    ...          "temperature": 0.3}
+    True
+    >>> build_payload("qwen3-max", [{"role": "user", "content": "Hi"}], stream=True,
+    ...               reasoning=2048)["thinking_budget"]
+    2048
+
+Every rule raises `InvalidRequestError` with what to do; nothing here touches the network.
+The caller's messages are never mutated: a message is copied only when a rule changes it.
+
+Policies (all read from `models.json` / `providers.json`; unknown models pass through):
+
+- images only for vision models; sources may be http(s) URLs, data URLs, local paths or bytes
+  (paths and bytes become `data:<mime>;base64,...`, at most 10 MiB as a data URL);
+  the shorthand part `{"type": "image", "image": src}` becomes an `image_url` part;
+- reasoning echo: `strip` drops `reasoning_content` from outgoing assistant messages,
+  `keep-with-tool-calls` keeps it only on assistant messages that carry tool_calls;
+- tool_choice: "any"/"required"/True → "required", False → "none", a tool name → that
+  function. A forced choice on a model or provider that rejects it (GLM, thinking models)
+  falls back to "auto" with a logged warning instead of failing: the model can still call
+  the tool, and frameworks that always force a tool (structured output) keep working;
+- `reasoning=True | False | budget` is spelled per provider/model: `enable_thinking` (+
+  `thinking_budget`), `thinking: {"type": ...}`, vLLM `chat_template_kwargs`, or Ollama
+  `reasoning_effort`. Explicit provider parameters given by the caller win;
+- a fixed temperature (Kimi K2.5: 1.0 only) replaces any other temperature with a logged
+  warning, because LangChain and LlamaIndex send a default temperature the user never chose;
+- qwen-mt takes exactly one user message (no system message); `translation_options`
+  defaults to `{"source_lang": "auto", "target_lang": "English"}`;
+- other parameters pass through unchanged; None-valued ones are dropped; streaming asks for
+  usage with `stream_options={"include_usage": True}` unless the caller set stream_options.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import mimetypes
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from cn_llm_client.catalog import ModelInfo, get_model, list_models
+from cn_llm_client.errors import InvalidRequestError
+from cn_llm_client.providers import Provider, get_provider
+
+__all__ = ["MAX_IMAGE_BYTES", "build_payload", "image_part", "needs_stream"]
+
+logger = logging.getLogger("cn_llm_client")
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # DashScope's limit for one data URL (10485760 bytes)
+
+_ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MT_DEFAULT_OPTIONS = {"source_lang": "auto", "target_lang": "English"}
+
+# Magic bytes of the image types chat servers accept. Written by hand: the stdlib's imghdr is
+# gone in 3.13 and `filetype`/`puremagic` would add a core dependency for six prefixes.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
+
+
+def build_payload(
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    stream: bool = False,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | bool | dict[str, Any] | None = None,
+    reasoning: bool | int | None = None,
+    provider: str | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """The chat-completions body for `model`, validated; raises InvalidRequestError.
+
+    A forced `tool_choice` on a model/provider that rejects it becomes "auto" with a
+    warning (see the module docstring for every policy).
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequestError("model must be a non-empty string, e.g. model='qwen3-max'")
+    preset = get_provider(provider)
+    info = get_model(model, preset.name)
+
+    payload: dict[str, Any] = {"model": model}
+    payload["messages"] = _messages(messages, info)
+    _check_params(params)
+    payload.update((k, v) for k, v in params.items() if v is not None)
+    _apply_tools(payload, model, info, preset, tools, tool_choice)
+    _apply_reasoning(payload, model, info, preset, reasoning)
+    _apply_model_rules(payload, model, info, preset)
+    if stream:
+        payload["stream"] = True
+        payload.setdefault("stream_options", {"include_usage": True})
+    return payload
+
+
+def needs_stream(
+    model: str, *, reasoning: bool | int | None = None, provider: str | None = None
+) -> bool:
+    """True when this call must stream underneath (open Qwen3 thinking on DashScope).
+
+    The client streams and folds such calls so a non-stream caller never sees DashScope's
+    "enable_thinking must be set to false for non-streaming calls".
+    """
+    preset = get_provider(provider)
+    info = get_model(model, preset.name)
+    return bool(
+        info is not None
+        and info.thinking_requires_stream
+        and preset.thinking_requires_stream
+        and reasoning is not False
+    )
+
+
+def image_part(
+    source: str | os.PathLike[str] | bytes, *, mime: str | None = None, detail: str | None = None
+) -> dict[str, Any]:
+    """An `image_url` content part from a URL, data URL, local path or raw bytes.
+
+    >>> image_part("https://example.com/cat.jpg")
+    {'type': 'image_url', 'image_url': {'url': 'https://example.com/cat.jpg'}}
+    >>> image_part(b"\\x89PNG\\r\\n\\x1a\\n...")["image_url"]["url"][:22]
+    'data:image/png;base64,'
+    """
+    url: dict[str, Any] = {"url": _image_url(source, mime)}
+    if detail is not None:
+        url["detail"] = detail
+    return {"type": "image_url", "image_url": url}
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _messages(messages: Any, info: ModelInfo | None) -> list[dict[str, Any]]:
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise InvalidRequestError(
+            'messages must be a non-empty list, e.g. [{"role": "user", "content": "Hello"}]'
+        )
+    echo = info.reasoning_echo if info is not None else "keep-with-tool-calls"
+    vision = info is None or info.vision
+    out = []
+    for i, msg in enumerate(messages):
+        _check_message(i, msg)
+        new = msg
+        content = msg.get("content")
+        if isinstance(content, list):
+            parts = _parts(i, content, vision, info)
+            if parts is not content:
+                new = {**msg, "content": parts}
+        if "reasoning_content" in msg and msg["role"] == "assistant":
+            # keep-with-tool-calls is also the default for unknown models: DeepSeek V3.2, Kimi and
+            # GLM reject a tool-call follow-up without it, while old R1-style servers that reject
+            # it never produce tool calls with reasoning; elsewhere it is dead weight.
+            keep = echo == "none" or (
+                echo == "keep-with-tool-calls" and bool(msg.get("tool_calls"))
+            )
+            if not keep:
+                new = {k: v for k, v in new.items() if k != "reasoning_content"}
+        out.append(new)
+    return out
+
+
+def _check_message(i: int, msg: Any) -> None:
+    where = f"messages[{i}]"
+    if not isinstance(msg, Mapping):
+        raise InvalidRequestError(
+            f'{where} must be a dict like {{"role": "user", "content": "..."}}, got {type(msg).__name__}'
+        )
+    role = msg.get("role")
+    if role not in _ROLES:
+        raise InvalidRequestError(
+            f"{where} has role {role!r}; use one of: {', '.join(sorted(_ROLES))}"
+        )
+    content = msg.get("content")
+    if content is None:
+        if not (role == "assistant" and msg.get("tool_calls")):
+            raise InvalidRequestError(
+                f"{where} ({role}) has no content; only an assistant message with tool_calls "
+                "may have content None"
+            )
+    elif not isinstance(content, (str, list)):
+        raise InvalidRequestError(
+            f"{where}.content must be a string or a list of content parts, "
+            f"got {type(content).__name__}"
+        )
+    if role == "tool":
+        call_id = msg.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise InvalidRequestError(
+                f"{where} is a tool result without tool_call_id; set it to the id of the "
+                "assistant's tool call it answers"
+            )
+    tool_calls = msg.get("tool_calls")
+    if tool_calls is not None and not isinstance(tool_calls, list):
+        raise InvalidRequestError(f"{where}.tool_calls must be a list of tool-call dicts")
+
+
+def _parts(i: int, parts: list[Any], vision: bool, info: ModelInfo | None) -> list[dict[str, Any]]:
+    """The parts, with images normalised; the same list object when nothing changed."""
+    changed: list[Any] | None = None
+    for j, part in enumerate(parts):
+        where = f"messages[{i}].content[{j}]"
+        if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+            raise InvalidRequestError(
+                f'{where} must be a content part dict with a "type", e.g. '
+                '{"type": "text", "text": "..."}'
+            )
+        kind = part["type"]
+        new = part
+        if kind == "text":
+            if not isinstance(part.get("text"), str):
+                raise InvalidRequestError(f'{where} is a text part without a "text" string')
+        elif kind in ("image", "image_url"):
+            if not vision:
+                raise InvalidRequestError(_no_vision(info))
+            new = _image_part_of(where, part)
+        if new is not part and changed is None:
+            changed = list(parts[:j])
+        if changed is not None:
+            changed.append(new)
+    return parts if changed is None else changed
+
+
+def _image_part_of(where: str, part: Mapping[str, Any]) -> Mapping[str, Any]:
+    if part["type"] == "image":
+        source = part.get("image")
+        if source is None:
+            raise InvalidRequestError(
+                f'{where} is an image part without "image" (URL, path or bytes)'
+            )
+        return image_part(source, mime=part.get("mime"), detail=part.get("detail"))
+    spec = part.get("image_url")
+    if isinstance(spec, (str, os.PathLike, bytes)):  # a bare URL where a dict is expected
+        return image_part(spec)
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("url"), (str, os.PathLike, bytes)):
+        raise InvalidRequestError(f'{where} needs "image_url": {{"url": "https://..."}}')
+    url = _image_url(spec["url"], None)
+    if url is spec["url"]:
+        return part
+    return {**part, "image_url": {**spec, "url": url}}
+
+
+def _no_vision(info: ModelInfo | None) -> str:
+    name = info.id if info else "this model"
+    vision = [m.id for m in list_models(info.provider if info else None) if m.vision][:4]
+    return f"{name} does not accept images; use a vision model such as {', '.join(vision)}"
+
+
+def _image_url(source: Any, mime: str | None) -> Any:
+    """`source` as a URL string: URLs unchanged (the same object), files and bytes as data URLs."""
+    if isinstance(source, str):
+        if source.startswith(("http://", "https://")):
+            return source
+        if source.startswith("data:"):
+            _check_size(len(source), "the data URL")
+            return source
+        path = Path(source[7:] if source.startswith("file://") else source).expanduser()
+    elif isinstance(source, os.PathLike):
+        path = Path(source).expanduser()
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return _data_url(data, mime or _sniff(data) or _unknown_type("the bytes"))
+    else:
+        raise InvalidRequestError(
+            f"an image must be a URL, a data URL, a local path or bytes, got {type(source).__name__}"
+        )
+    if not path.is_file():
+        raise InvalidRequestError(
+            f"image file not found: {str(path)!r}; pass an existing path, an http(s) URL or bytes"
+        )
+    _check_size(_data_url_len(path.stat().st_size), f"image file {str(path)!r}")
+    data = path.read_bytes()
+    guessed = mimetypes.guess_type(path.name)[0]
+    return _data_url(data, mime or _sniff(data) or guessed or _unknown_type(repr(str(path))))
+
+
+def _sniff(data: bytes) -> str | None:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return "image/heic"
+    return None
+
+
+def _unknown_type(what: str) -> str:
+    raise InvalidRequestError(
+        f"cannot tell the image type of {what}; pass mime='image/png' (or jpeg, webp, gif)"
+    )
+
+
+def _data_url_len(size: int) -> int:
+    return 30 + 4 * math.ceil(size / 3)  # "data:<mime>;base64," + base64 body
+
+
+def _check_size(length: int, what: str) -> None:
+    if length > MAX_IMAGE_BYTES:
+        raise InvalidRequestError(
+            f"{what} is {length / 2**20:.1f} MiB as a data URL, over the 10 MiB limit; "
+            "resize or compress it, or pass an http(s) URL instead"
+        )
+
+
+def _data_url(data: bytes, mime: str) -> str:
+    _check_size(_data_url_len(len(data)), "the image")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_params(params: Mapping[str, Any]) -> None:
+    for name, (low, high) in (("temperature", (0.0, 2.0)), ("top_p", (0.0, 1.0))):
+        value = params.get(name)
+        if value is not None and not (_number(value) and low <= value <= high):
+            raise InvalidRequestError(
+                f"{name} must be a number from {low:g} to {high:g}, got {value!r}"
+            )
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = params.get(name)
+        if value is not None and (type(value) is not int or value < 1):
+            raise InvalidRequestError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _apply_tools(
+    payload: dict[str, Any],
+    model: str,
+    info: ModelInfo | None,
+    preset: Provider,
+    tools: Any,
+    tool_choice: Any,
+) -> None:
+    names = _check_tools(tools)
+    if names and info is not None and not info.tools:
+        raise InvalidRequestError(
+            f"{model} does not support tools; remove tools or pick another model"
+        )
+    if names:
+        payload["tools"] = tools
+    choice = _tool_choice(tool_choice, names)
+    if choice is None:
+        return
+    if not names:
+        if choice in ("auto", "none"):
+            return
+        raise InvalidRequestError(f"tool_choice={tool_choice!r} needs tools; pass tools=[...]")
+    forced = choice == "required" or isinstance(choice, dict)
+    allowed = preset.forced_tool_choice and (info is None or info.forced_tool_choice)
+    if forced and not allowed:
+        logger.warning(
+            "%s on %s rejects a forced tool_choice; sending tool_choice='auto' instead",
+            model,
+            preset.name,
+        )
+        choice = "auto"
+    payload["tool_choice"] = choice
+
+
+def _check_tools(tools: Any) -> list[str]:
+    if tools is None:
+        return []
+    if not isinstance(tools, (list, tuple)):
+        raise InvalidRequestError("tools must be a list of OpenAI function tools")
+    names: list[str] = []
+    for k, tool in enumerate(tools):
+        where = f"tools[{k}]"
+        fn = tool.get("function") if isinstance(tool, Mapping) else None
+        if (
+            not isinstance(tool, Mapping)
+            or tool.get("type") != "function"
+            or not isinstance(fn, Mapping)
+        ):
+            raise InvalidRequestError(
+                f'{where} must be {{"type": "function", "function": {{"name": ..., "parameters": '
+                '{"type": "object", ...}}}'
+            )
+        name = fn.get("name")
+        if not isinstance(name, str) or not _TOOL_NAME.match(name):
+            raise InvalidRequestError(
+                f"{where} has name {name!r}; use 1-64 letters, digits, '_' or '-'"
+            )
+        if name in names:
+            raise InvalidRequestError(
+                f"{where}: two tools are named {name!r}; names must be unique"
+            )
+        schema = fn.get("parameters")
+        if schema is not None and not (
+            isinstance(schema, Mapping) and schema.get("type") == "object"
+        ):
+            raise InvalidRequestError(
+                f"{where} ({name}): parameters must be a JSON schema object, e.g. "
+                '{"type": "object", "properties": {...}}'
+            )
+        names.append(name)
+    return names
+
+
+def _tool_choice(choice: Any, names: Iterable[str]) -> str | dict[str, Any] | None:
+    if choice is None:
+        return None
+    if choice is True or choice in ("any", "required"):
+        return "required"
+    if choice is False:
+        return "none"
+    if choice in ("auto", "none"):
+        return str(choice)
+    if isinstance(choice, Mapping):
+        fn = choice.get("function")
+        name = fn.get("name") if isinstance(fn, Mapping) else None
+        if choice.get("type") != "function" or not isinstance(name, str):
+            raise InvalidRequestError(
+                'tool_choice dict must be {"type": "function", "function": {"name": "..."}}'
+            )
+    elif isinstance(choice, str):
+        name = choice
+    else:
+        raise InvalidRequestError(
+            f'tool_choice must be "auto", "none", "required"/"any", a tool name or a dict, got {choice!r}'
+        )
+    if name not in names:
+        raise InvalidRequestError(
+            f"tool_choice names {name!r}, which is not among the tools ({', '.join(names) or 'none'})"
+        )
+    return {"type": "function", "function": {"name": name}}
+
+
+def _apply_reasoning(
+    payload: dict[str, Any],
+    model: str,
+    info: ModelInfo | None,
+    preset: Provider,
+    reasoning: Any,
+) -> None:
+    if reasoning is None:
+        return
+    budget = None
+    if type(reasoning) is int:
+        if reasoning < 1:
+            raise InvalidRequestError(
+                f"reasoning budget must be a positive number of tokens, got {reasoning}; "
+                "use reasoning=False to turn thinking off"
+            )
+        budget, on = reasoning, True
+    elif isinstance(reasoning, bool):
+        on = reasoning
+    else:
+        raise InvalidRequestError(
+            f"reasoning must be True, False or a token budget (int), got {reasoning!r}"
+        )
+    switch = preset.reasoning_switch or (info.reasoning_switch if info else None)
+    if info is not None and not info.reasoning:
+        if not on:
+            return  # nothing to turn off
+        raise InvalidRequestError(
+            f"{model} is not a reasoning model; drop reasoning= or pick one such as "
+            + ", ".join([m.id for m in list_models(info.provider) if m.reasoning_switch][:3])
+        )
+    if switch is None and info is not None:
+        if on and budget is None:
+            return  # it always reasons
+        raise InvalidRequestError(
+            f"{model} always reasons and has no thinking switch on {preset.name}; use "
+            "reasoning=True or None, or pick a model with a switch (e.g. deepseek-v3.2)"
+        )
+    if switch is None:
+        raise InvalidRequestError(
+            f"no known thinking switch for {model} on {preset.name}; pass the server's own "
+            "parameter instead (enable_thinking=..., thinking={'type': ...}, ...)"
+        )
+    if budget is not None and switch != "enable_thinking":
+        raise InvalidRequestError(
+            f"{preset.name} has no thinking budget for {model}; use reasoning=True"
+        )
+    if switch == "enable_thinking":
+        payload.setdefault("enable_thinking", on)
+        if budget is not None:
+            payload.setdefault("thinking_budget", budget)
+    elif switch == "thinking_type":
+        payload.setdefault("thinking", {"type": "enabled" if on else "disabled"})
+    elif switch == "chat_template_kwargs":
+        kwargs = dict(payload.get("chat_template_kwargs") or {})
+        kwargs.setdefault("enable_thinking", on)
+        payload["chat_template_kwargs"] = kwargs
+    else:  # reasoning_effort
+        payload.setdefault("reasoning_effort", "medium" if on else "none")
+
+
+def _apply_model_rules(
+    payload: dict[str, Any], model: str, info: ModelInfo | None, preset: Provider
+) -> None:
+    fmt = payload.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+    if kind == "json_schema" and not (preset.json_schema and (info is None or info.json_schema)):
+        raise InvalidRequestError(
+            f"{model} on {preset.name} does not take response_format json_schema; use "
+            '{"type": "json_object"} (and describe the schema in the prompt) or tool calling'
+        )
+    if kind == "json_object" and info is not None and not info.json_mode:
+        raise InvalidRequestError(f"{model} has no JSON mode; remove response_format")
+    if info is None:
+        return
+    fixed = info.temperature_fixed
+    if fixed is not None and payload.get("temperature", fixed) != fixed:
+        logger.warning(
+            "%s accepts only temperature=%g; sending %g instead of %g",
+            model,
+            fixed,
+            fixed,
+            payload["temperature"],
+        )
+        payload["temperature"] = fixed
+    if info.single_user_message:
+        msgs = payload["messages"]
+        if len(msgs) != 1 or msgs[0]["role"] != "user":
+            raise InvalidRequestError(
+                f"{model} translates exactly one user message (no system or history); put the "
+                "text in one user message and the languages in translation_options"
+            )
+        payload.setdefault("translation_options", dict(_MT_DEFAULT_OPTIONS))
