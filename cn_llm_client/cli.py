@@ -375,8 +375,8 @@ def _models(args: argparse.Namespace) -> int:
 
     models = list_models(args.provider)
     if args.json:
-        rows = [dataclasses.asdict(m) for m in models]
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        entries = [dataclasses.asdict(m) for m in models]
+        sys.stdout.write(json.dumps(entries, ensure_ascii=False, indent=2) + "\n")
         return 0
 
     def price(value: float | None) -> str:
@@ -403,7 +403,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _serve_fake(args: argparse.Namespace) -> int:
-    from .testing import main as serve_main
+    from .testing.__main__ import main as serve_main
 
     argv = ["--port", str(args.port), "--latency", str(args.latency)]
     return int(serve_main(argv) or 0)
@@ -499,7 +499,7 @@ def _langchain_step(client: CNLLMClient, out: TextIO) -> None:
     except ImportError as exc:
         out.write(f"skipped: the LangChain extra is not importable ({exc}).\n")
         return
-    llm = ChatCNLLM(model="qwen3-max", base_url=client.base_url, api_key=client._settings.api_key)
+    llm = ChatCNLLM(model_name="qwen3-max", **_adapter_args(client))
     chain = (
         ChatPromptTemplate.from_template("Translate to English: {text}") | llm | StrOutputParser()
     )
@@ -512,8 +512,13 @@ def _llama_index_step(client: CNLLMClient, out: TextIO) -> None:
     except ImportError as exc:
         out.write(f"skipped: the LlamaIndex extra is not importable ({exc}).\n")
         return
-    llm = CNLLM(model="deepseek-v3", base_url=client.base_url, api_key=client._settings.api_key)
+    llm = CNLLM(model="deepseek-v3", **_adapter_args(client))
     out.write(str(llm.complete("Say hello in Chinese.")) + "\n")
+
+
+def _adapter_args(client: CNLLMClient) -> dict[str, Any]:
+    """The demo client's connection, for the adapters (which build their own core client)."""
+    return {"base_url": client.base_url, "api_key": client._settings.api_key}
 
 
 def _tiny_png(size: int = 8, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:

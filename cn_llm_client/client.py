@@ -130,19 +130,12 @@ class _ClientBase:
             self.meter.check()
         return build_payload(model, messages, stream=stream, provider=self.provider, **params)
 
-    def _folds_stream(self, model: str, payload: dict) -> bool:
-        """Thinking models that refuse non-stream calls (open Qwen3 on DashScope) get a folded stream.
+    def _folds_stream(self, model: str, params: dict[str, Any]) -> bool:
+        """Thinking models that refuse non-stream calls (open Qwen3 on DashScope) stream underneath."""
+        from ._payload import needs_stream
 
-        The catalog flags such models; the provider flag says whether the server enforces it.
-        """
-        from .catalog import get_model
-
-        if not self._settings.provider.thinking_requires_stream:
-            return False
-        info = get_model(model, self.provider)
-        return (
-            bool(info and info.thinking_requires_stream)
-            and payload.get("enable_thinking") is not False
+        return params.get("enable_thinking") is not False and needs_stream(
+            model, reasoning=params.get("reasoning"), provider=self.provider
         )
 
     def _finish(self, model: str, completion: dict, request_id: str | None) -> dict:
@@ -225,13 +218,12 @@ class CNLLMClient(_ClientBase):
 
     def chat(self, model: str, messages: Messages, **params: Any) -> dict:
         """One completion (the seed's response dict, with usage["cost"] and "request_id")."""
-        payload = self._payload(model, messages, False, params)
-        if self._folds_stream(model, payload):
-            payload = self._payload(model, messages, True, params)
-            with self._transport.stream(CHAT_PATH, payload) as stream:
+        if self._folds_stream(model, params):
+            with self.stream(model, messages, **params) as stream:
                 for _ in stream:
                     pass
-                return self._finish(model, stream.completion(), stream.request_id)
+                return stream.completion()
+        payload = self._payload(model, messages, False, params)
         response = self._transport.post(CHAT_PATH, payload)
         return self._finish(model, response.data, response.request_id)
 
@@ -292,13 +284,12 @@ class AsyncCNLLMClient(_ClientBase):
         self._transport = AsyncTransport(**self._transport_args(), http_client=http_client)
 
     async def chat(self, model: str, messages: Messages, **params: Any) -> dict:
-        payload = self._payload(model, messages, False, params)
-        if self._folds_stream(model, payload):
-            payload = self._payload(model, messages, True, params)
-            async with self._transport.stream(CHAT_PATH, payload) as stream:
+        if self._folds_stream(model, params):
+            async with self.stream(model, messages, **params) as stream:
                 async for _ in stream:
                     pass
-                return self._finish(model, stream.completion(), stream.request_id)
+                return stream.completion()
+        payload = self._payload(model, messages, False, params)
         response = await self._transport.post(CHAT_PATH, payload)
         return self._finish(model, response.data, response.request_id)
 
@@ -401,8 +392,8 @@ class AsyncMeteredStream(_MeteredBase):
             yield chunk
         self._complete()
 
-    async def close(self) -> None:
-        await self._inner.close()
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
     async def __aenter__(self) -> AsyncMeteredStream:
         await self._inner.__aenter__()
