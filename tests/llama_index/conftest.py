@@ -22,14 +22,3 @@ def make_llm(fake_gateway: Any) -> MakeLLM:
         )
 
     return make
-
-
-def sent_messages(gateway: Any, index: int = -1) -> list[dict[str, Any]]:
-    """The `messages` of one request the emulator received."""
-    return request_body(gateway, index)["messages"]  # type: ignore[no-any-return]
-
-
-def request_body(gateway: Any, index: int = -1) -> dict[str, Any]:
-    request = gateway.requests[index]
-    body = request["body"] if isinstance(request, dict) else request.body
-    return body  # type: ignore[no-any-return]
