@@ -268,6 +268,21 @@ class ChatCNLLM(BaseChatModel):
                 self._async_clients[loop_id] = client
             return client
 
+    def close(self) -> None:
+        """Close the pooled sync connection (the next call opens a new one)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the pooled async connection of the running event loop (and the sync one)."""
+        with self._lock:
+            client = self._async_clients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.close()
+        self.close()
+
     # --- request building ------------------------------------------------------------------------
 
     @property
