@@ -55,11 +55,16 @@ def gateway() -> Iterator[FakeGateway]:
         yield gw
 
 
-def snippet_env(gw: FakeGateway) -> dict[str, str]:
+def run_with_gateway(
+    args: list[str], gw: FakeGateway, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run `args` as a user would, with the environment pointing at the offline gateway."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AISA_")}
     env.update(PLACEHOLDER_KEYS, AISA_API_KEY=gw.api_key, AISA_BASE_URL=gw.base_url)
     env["PYTHONIOENCODING"] = "utf-8"
-    return env
+    return subprocess.run(
+        args, env=env, cwd=cwd, capture_output=True, text=True, encoding="utf-8", timeout=120
+    )
 
 
 @pytest.mark.parametrize("readme", [README, README_ZH], ids=["en", "zh"])
@@ -111,16 +116,10 @@ def test_python_snippet_runs_against_the_offline_gateway(
     readme: Path, index: int, gateway: FakeGateway, tmp_path: Path
 ) -> None:
     source = code_blocks(readme, "python")[index]
-    result = subprocess.run(
-        [sys.executable, "-c", source],
-        env=snippet_env(gateway),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-    )
+    result = run_with_gateway([sys.executable, "-c", source], gateway, tmp_path)
     assert result.returncode == 0, f"snippet {index}:\n{source}\n{result.stderr}"
+    if "use_cassette" in source:  # the vcrpy recipe really records
+        assert list(tmp_path.rglob("*.yaml")), "no cassette written"
     # Anything a snippet wrote (a vcrpy cassette, say) holds no key.
     for written in tmp_path.rglob("*"):
         if written.is_file():
@@ -139,14 +138,7 @@ def cli_lines() -> list[str]:
 
 @pytest.mark.parametrize("line", cli_lines())
 def test_cli_line_runs_against_the_offline_gateway(line: str, gateway: FakeGateway) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "cn_llm_client", *shlex.split(line)[1:]],
-        env=snippet_env(gateway),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-    )
+    args = [sys.executable, "-m", "cn_llm_client", *shlex.split(line)[1:]]
+    result = run_with_gateway(args, gateway, ROOT)
     assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
     assert result.stdout.strip()
