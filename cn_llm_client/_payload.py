@@ -515,6 +515,11 @@ def _apply_model_rules(
         )
     if kind == "json_object" and info is not None and not info.json_mode:
         raise InvalidRequestError(f"{model} has no JSON mode; remove response_format")
+    if kind in ("json_object", "json_schema") and payload.get("enable_thinking") is True:
+        raise InvalidRequestError(
+            f"{model}: JSON mode cannot be combined with thinking (enable_thinking); "
+            "use reasoning=False, or tool calling for structured output"
+        )
     if info is None:
         return
     fixed = info.temperature_fixed

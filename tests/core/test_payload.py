@@ -62,7 +62,7 @@ def test_stream_asks_for_usage_unless_caller_overrides() -> None:
 
 def test_extra_params_pass_through_and_none_is_dropped() -> None:
     extra = {
-        "enable_thinking": True,
+        "enable_thinking": False,
         "thinking": {"type": "enabled"},
         "translation_options": {"source_lang": "auto", "target_lang": "French"},
         "response_format": {"type": "json_object"},
@@ -445,6 +445,21 @@ def test_translation_model() -> None:
     )
     bad("exactly one user message", "qwen-mt-flash", [{"role": "system", "content": "x"}, *USER])
     bad("exactly one user message", "qwen-mt-flash", USER * 2)
+
+
+def test_json_mode_and_qwen_thinking_do_not_mix() -> None:
+    fmt = {"type": "json_object"}
+    bad("cannot be combined with thinking", "qwen3-max", USER, reasoning=True, response_format=fmt)
+    bad(
+        "cannot be combined",
+        "qwen-plus",
+        USER,
+        provider="dashscope",
+        enable_thinking=True,
+        response_format=fmt,
+    )
+    body = build_payload("qwen3-max", USER, reasoning=False, response_format=fmt)
+    assert body["enable_thinking"] is False and body["response_format"] == fmt
 
 
 def test_response_format_rules() -> None:
