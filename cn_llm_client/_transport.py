@@ -155,10 +155,12 @@ class _Core:
         self, exc: httpx.HTTPError, partial: dict[str, Any] | None = None
     ) -> CNLLMError:
         """`exc` as our error; with `partial` (a stream that had started) a break is an interruption."""
-        # httpx-aiohttp maps some aiohttp connection errors to httpx.ConnectTimeout: trust the cause.
+        # httpx-aiohttp maps every aiohttp connection error (refused, server disconnected) to
+        # httpx.ConnectTimeout: for those, trust the aiohttp exception it was raised from.
         cause = exc.__cause__
+        from_aiohttp = type(cause).__module__.startswith("aiohttp")
         timed_out = isinstance(exc, httpx.TimeoutException) and (
-            cause is None or isinstance(cause, TimeoutError)
+            not from_aiohttp or isinstance(cause, TimeoutError)
         )
         what = "Timed out" if timed_out else "Connection failed"
         detail = str(exc) or type(exc).__name__

@@ -113,4 +113,4 @@ def test_ten_thousand_events_decode_fast() -> None:
     elapsed = time.perf_counter() - started
     assert len(events) == 10_000
     assert events[-1].data.endswith('"你"}}]}')
-    assert elapsed < 0.5  # generous sanity bound; measured ~3 ms
+    assert elapsed < 0.5  # generous sanity bound; measured 20-30 ms on the shared 2-core box

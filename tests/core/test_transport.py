@@ -1,0 +1,469 @@
+"""The transport: headers, retries, error mapping, streams — in memory and over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from cn_llm_client import _transport
+from cn_llm_client._transport import AsyncTransport, Timeouts, Transport
+from cn_llm_client.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ConfigurationError,
+    InsufficientBalanceError,
+    ModelNotFoundError,
+    ProtocolError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+from cn_llm_client.testing import FakeGateway, Fault
+
+KEY = "sk-secret-123"
+PAYLOAD = {"model": "qwen3-max", "messages": [{"role": "user", "content": "你好"}]}
+STREAM = {**PAYLOAD, "stream": True, "stream_options": {"include_usage": True}}
+COMPLETION = {
+    "id": "c1",
+    "object": "chat.completion",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+}
+
+
+def sse(*payloads: Any, done: bool = True) -> bytes:
+    lines = [
+        b"data: " + (p if isinstance(p, bytes) else orjson.dumps(p)) + b"\n\n" for p in payloads
+    ]
+    return b"".join(lines) + (b"data: [DONE]\n\n" if done else b"")
+
+
+def chunk(content: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "model": "m",
+        "created": 1,
+        "choices": [{"index": 0, "delta": {"content": content}, **extra}],
+    }
+
+
+@pytest.fixture
+def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the retry waits the transport decides on, and skip the waiting."""
+    seen: list[float] = []
+    decide = _transport._Core.retry_delay
+
+    def record(self: Any, *args: Any) -> float | None:
+        delay = decide(self, *args)
+        if delay is not None:
+            seen.append(delay)
+            return 0.0
+        return None
+
+    monkeypatch.setattr(_transport._Core, "retry_delay", record)
+    return seen
+
+
+def mock(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> Transport:
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    return Transport("https://api.example.com/v1", KEY, http_client=client, **kwargs)
+
+
+def scripted(
+    *responses: httpx.Response,
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return queue.pop(0)
+
+    return handler, seen
+
+
+# -- in memory ------------------------------------------------------------------------------
+
+
+def test_headers_and_body(caplog: pytest.LogCaptureFixture) -> None:
+    handler, seen = scripted(
+        httpx.Response(
+            200,
+            json=COMPLETION,
+            headers={"x-request-id": "r1", "x-ratelimit-remaining-requests": "59"},
+        )
+    )
+    with caplog.at_level(logging.DEBUG, logger="cn_llm_client"):
+        result = mock(handler, default_headers={"X-Trace": "t"}).post("/chat/completions", PAYLOAD)
+    assert result.data == COMPLETION and result.request_id == "r1"
+    assert result.headers["x-ratelimit-remaining-requests"] == "59"
+    request = seen[0]
+    assert str(request.url) == "https://api.example.com/v1/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.headers["user-agent"].startswith("cn-llm/")
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-trace"] == "t"
+    assert orjson.loads(request.content) == PAYLOAD
+    assert "200" in caplog.text and "request_id=r1" in caplog.text
+    assert KEY not in caplog.text and KEY not in repr(mock(handler))
+
+
+def test_no_authorization_without_key() -> None:
+    handler, seen = scripted(httpx.Response(200, json=COMPLETION))
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    Transport("http://127.0.0.1:9/v1", None, http_client=client).post("/chat/completions", PAYLOAD)
+    assert "authorization" not in seen[0].headers
+
+
+def test_bad_base_url_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="base_url"):
+        Transport("api.aisa.one/v1", KEY)
+
+
+def test_deepseek_blank_lines_before_json() -> None:
+    handler, _ = scripted(httpx.Response(200, content=b"\n\n\n" + orjson.dumps(COMPLETION)))
+    assert mock(handler).post("/chat/completions", PAYLOAD).data == COMPLETION
+
+
+@pytest.mark.parametrize("body", [b"<html>Welcome</html>", b"", b'{"id": "x", "cho', b"[1]"])
+def test_non_json_2xx_is_a_protocol_error(body: bytes) -> None:
+    handler, seen = scripted(httpx.Response(200, content=body))
+    with pytest.raises(ProtocolError):
+        mock(handler).post("/chat/completions", PAYLOAD)
+    assert len(seen) == 1  # never retried
+
+
+def test_retries_then_succeeds_honouring_retry_after(delays: list[float]) -> None:
+    handler, seen = scripted(
+        httpx.Response(
+            429,
+            json={"error": {"code": "rate_limit_exceeded", "message": "slow"}},
+            headers={"Retry-After": "3"},
+        ),
+        httpx.Response(503, text="<html>busy</html>"),
+        httpx.Response(200, json=COMPLETION),
+    )
+    assert mock(handler).post("/chat/completions", PAYLOAD).data == COMPLETION
+    assert len(seen) == 3
+    assert delays[0] == 3.0 and 0.5 <= delays[1] <= 1.0  # Retry-After, then backoff with jitter
+
+
+def test_retries_exhausted_raise_the_last_error(delays: list[float]) -> None:
+    handler, seen = scripted(*[httpx.Response(502, text="<h1>502 Bad Gateway</h1>")] * 3)
+    with pytest.raises(ServerError, match="502 Bad Gateway") as info:
+        mock(handler, max_retries=2).post("/chat/completions", PAYLOAD)
+    assert len(seen) == 3 and len(delays) == 2
+    assert info.value.status_code == 502
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, Exception),
+        (401, AuthenticationError),
+        (402, InsufficientBalanceError),
+        (404, ModelNotFoundError),
+        (422, Exception),
+    ],
+)
+def test_client_errors_are_never_retried(status: int, cls: type, delays: list[float]) -> None:
+    handler, seen = scripted(httpx.Response(status, json={"error": {"message": "no"}}))
+    with pytest.raises(cls) as info:
+        mock(handler).post("/chat/completions", PAYLOAD)
+    assert len(seen) == 1 and delays == []
+    assert KEY not in str(info.value)
+
+
+def test_long_retry_after_is_not_waited(delays: list[float]) -> None:
+    handler, seen = scripted(httpx.Response(429, headers={"Retry-After": "3600"}))
+    with pytest.raises(RateLimitError) as info:
+        mock(handler).post("/chat/completions", PAYLOAD)
+    assert info.value.retry_after == 3600 and len(seen) == 1
+
+
+def test_connect_errors_are_retried_and_mapped(delays: list[float]) -> None:
+    calls = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ConnectError("Connection refused", request=request)
+
+    with pytest.raises(APIConnectionError) as info:
+        mock(refuse).post("/chat/completions", PAYLOAD)
+    assert len(calls) == 3
+    assert info.value.host == "api.example.com" and "api.example.com" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+def test_read_timeout_is_not_retried(delays: list[float]) -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(APITimeoutError):
+        mock(slow).post("/chat/completions", PAYLOAD)
+    assert delays == []
+
+
+def test_model_not_found_gets_suggestions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_transport, "_suggest_models", lambda model: [f"{model}-fixed"])
+    handler, _ = scripted(
+        httpx.Response(404, json={"error": {"code": "unknown_model", "message": "no such model"}})
+    )
+    with pytest.raises(ModelNotFoundError) as info:
+        mock(handler).post("/chat/completions", {**PAYLOAD, "model": "qwen-max3"})
+    assert info.value.suggestions == ["qwen-max3-fixed"]
+    assert "Did you mean: qwen-max3-fixed?" in str(info.value)
+
+
+def test_stream_yields_chunks_and_folds() -> None:
+    body = sse(
+        chunk("你"),
+        chunk("好", finish_reason="stop"),
+        {"id": "c1", "choices": [], "usage": {"total_tokens": 9}},
+    )
+    handler, seen = scripted(httpx.Response(200, content=body, headers={"x-request-id": "r2"}))
+    with mock(handler).stream("/chat/completions", STREAM) as stream:
+        chunks = list(stream)
+    assert len(chunks) == 3 and stream.request_id == "r2"
+    assert seen[0].headers["accept"] == "text/event-stream"
+    done = stream.completion()
+    assert done["choices"][0]["message"]["content"] == "你好"
+    assert done["choices"][0]["finish_reason"] == "stop" and done["usage"] == {"total_tokens": 9}
+
+
+def test_stream_without_done_keeps_partial() -> None:
+    handler, _ = scripted(httpx.Response(200, content=sse(chunk("半"), done=False)))
+    stream = mock(handler, max_retries=0).stream("/chat/completions", STREAM)
+    received = []
+    with pytest.raises(StreamInterruptedError) as info:
+        received.extend(stream)
+    assert len(received) == 1
+    assert info.value.partial is not None
+    assert info.value.partial["choices"][0]["message"]["content"] == "半"
+
+
+def test_stream_error_event_raises_matching_class_with_partial() -> None:
+    error = {
+        "error": {"type": "rate_limit_error", "code": "rate_limit_exceeded", "message": "slow down"}
+    }
+    handler, _ = scripted(httpx.Response(200, content=sse(chunk("a"), error)))
+    with pytest.raises(RateLimitError, match="slow down") as info:
+        list(mock(handler).stream("/chat/completions", STREAM))
+    assert info.value.partial["choices"][0]["message"]["content"] == "a"  # type: ignore[index]
+
+
+def test_stream_malformed_event_is_a_protocol_error_with_partial() -> None:
+    handler, _ = scripted(httpx.Response(200, content=sse(chunk("a"), b'{"choices": [')))
+    with pytest.raises(ProtocolError) as info:
+        list(mock(handler).stream("/chat/completions", STREAM))
+    assert info.value.partial["choices"][0]["message"]["content"] == "a"  # type: ignore[index]
+
+
+def test_stream_retried_only_before_first_event(delays: list[float]) -> None:
+    handler, seen = scripted(
+        httpx.Response(503, json={"error": {"message": "busy"}}),
+        httpx.Response(200, content=sse(chunk("ok"))),
+    )
+    assert [
+        c["choices"][0]["delta"]["content"]
+        for c in mock(handler).stream("/chat/completions", STREAM)
+    ] == ["ok"]
+    assert len(seen) == 2
+    handler, seen = scripted(*[httpx.Response(200, content=sse(chunk("x"), done=False))] * 3)
+    with pytest.raises(StreamInterruptedError):
+        list(mock(handler).stream("/chat/completions", STREAM))
+    assert len(seen) == 1  # a chunk had arrived: never sent again
+
+
+def test_caller_client_is_not_closed() -> None:
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json=COMPLETION))
+    )
+    Transport("https://x.test/v1", KEY, http_client=client).close()
+    assert not client.is_closed
+    own = Transport("https://x.test/v1", KEY)
+    own.close()
+    assert own._client.is_closed
+
+
+async def test_async_mock_stream_and_post() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        raw = sse(chunk("你好"))
+        yield raw[:30]
+        yield raw[30:]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if orjson.loads(request.content).get("stream"):
+            return httpx.Response(200, content=body())
+        return httpx.Response(200, json=COMPLETION)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    transport = AsyncTransport("https://api.example.com/v1", KEY, http_client=client)
+    assert (await transport.post("/chat/completions", PAYLOAD)).data == COMPLETION
+    async with transport.stream("/chat/completions", STREAM) as stream:
+        assert [c async for c in stream][0]["choices"][0]["delta"]["content"] == "你好"
+    await transport.aclose()
+    assert not client.is_closed
+    await client.aclose()
+
+
+# -- over real sockets, against the offline gateway ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[FakeGateway]:
+    with FakeGateway() as gw:
+        yield gw
+
+
+@pytest.fixture
+def gw(gateway: FakeGateway) -> FakeGateway:
+    gateway.reset()
+    return gateway
+
+
+def real(gw: FakeGateway, **kwargs: Any) -> Transport:
+    return Transport(gw.base_url, gw.api_key, **kwargs)
+
+
+def real_async(gw: FakeGateway, **kwargs: Any) -> AsyncTransport:
+    return AsyncTransport(gw.base_url, gw.api_key, **kwargs)
+
+
+def test_real_keep_alive_comments_count_as_activity(gw: FakeGateway) -> None:
+    gw.push(Fault.keepalive(4, interval=0.15))
+    with (
+        real(gw, timeout=Timeouts(read=0.4)) as transport,
+        transport.stream("/chat/completions", STREAM) as stream,
+    ):
+        chunks = list(stream)
+    assert chunks and stream.completion()["choices"][0]["message"]["content"]
+    assert stream.completion()["usage"]["total_tokens"] > 0
+
+
+def test_real_blank_lines_before_json(gw: FakeGateway) -> None:
+    gw.push(Fault.keepalive(3, interval=0.1))
+    with real(gw, timeout=Timeouts(read=0.3)) as transport:
+        data = transport.post("/chat/completions", PAYLOAD).data
+    assert data["choices"][0]["message"]["content"]
+
+
+def test_real_stall_past_read_timeout_keeps_partial(gw: FakeGateway) -> None:
+    gw.push(Fault.stall(2.0, after_events=2))
+    with real(gw, timeout=Timeouts(read=0.3)) as transport, pytest.raises(APITimeoutError) as info:
+        list(transport.stream("/chat/completions", STREAM))
+    assert info.value.partial is not None
+    assert info.value.partial["choices"][0]["message"]["content"]
+
+
+def test_real_total_deadline(gw: FakeGateway) -> None:
+    gw.push(Fault.keepalive(30, interval=0.05))
+    with (
+        real(gw, timeout=Timeouts(read=5, total=0.4)) as transport,
+        pytest.raises(APITimeoutError, match="deadline"),
+    ):
+        list(transport.stream("/chat/completions", STREAM))
+
+
+def test_real_cut_stream_keeps_partial(gw: FakeGateway) -> None:
+    gw.push(Fault.cut_stream(2))
+    with real(gw) as transport, pytest.raises(StreamInterruptedError) as info:
+        list(transport.stream("/chat/completions", STREAM))
+    assert info.value.partial["choices"][0]["message"]["content"]  # type: ignore[index]
+    assert len(gw.requests) == 1
+
+
+def test_real_html_502_retried_then_ok(gw: FakeGateway, delays: list[float]) -> None:
+    gw.push(Fault.status(502, html=True))
+    with real(gw) as transport:
+        assert transport.post("/chat/completions", PAYLOAD).data["choices"]
+    assert len(gw.requests) == 2 and len(delays) == 1
+
+
+def test_real_html_502_error_is_brief(gw: FakeGateway) -> None:
+    gw.push(Fault.status(502, html=True, times=3))
+    with real(gw, max_retries=0) as transport, pytest.raises(ServerError) as info:
+        transport.post("/chat/completions", PAYLOAD)
+    assert "<" not in str(info.value) and "502 Bad Gateway" in str(info.value)
+
+
+def test_real_retry_after_and_counting(gw: FakeGateway, delays: list[float]) -> None:
+    gw.push(Fault.status(429, retry_after=2, times=3))
+    with real(gw) as transport, pytest.raises(RateLimitError) as info:
+        transport.post("/chat/completions", PAYLOAD)
+    assert info.value.retry_after == 2.0
+    assert delays == [2.0, 2.0] and len(gw.requests) == 3
+
+
+def test_real_wrong_key(gw: FakeGateway) -> None:
+    with (
+        Transport(gw.base_url, "sk-wrong") as transport,
+        pytest.raises(AuthenticationError) as info,
+    ):
+        transport.post("/chat/completions", PAYLOAD)
+    assert "sk-wrong" not in str(info.value) and "AISA_API_KEY" in str(info.value)
+    assert len(gw.requests) == 1
+
+
+def test_real_connection_refused(delays: list[float]) -> None:
+    with (
+        Transport("http://127.0.0.1:9/v1", None, timeout=Timeouts(connect=1)) as transport,
+        pytest.raises(APIConnectionError) as info,
+    ):
+        transport.post("/chat/completions", PAYLOAD)
+    assert not isinstance(info.value, APITimeoutError)
+    assert len(delays) == 2
+
+
+async def test_real_async_aiohttp_stream_and_timeouts(gw: FakeGateway) -> None:
+    async with real_async(gw, timeout=Timeouts(read=0.4)) as transport:
+        assert (await transport.post("/chat/completions", PAYLOAD)).data["choices"]
+        gw.push(Fault.keepalive(4, interval=0.15))
+        async with transport.stream("/chat/completions", STREAM) as stream:
+            assert [c async for c in stream]
+        gw.push(Fault.stall(2.0, after_events=2))
+        with pytest.raises(APITimeoutError) as info:
+            async with transport.stream("/chat/completions", STREAM) as stream:
+                async for _ in stream:
+                    pass
+        assert info.value.partial["choices"][0]["message"]["content"]  # type: ignore[index]
+        gw.push(Fault.cut_stream(1))
+        with pytest.raises(StreamInterruptedError):
+            async with transport.stream("/chat/completions", STREAM) as stream:
+                async for _ in stream:
+                    pass
+
+
+async def test_real_async_connection_refused_is_not_a_timeout(delays: list[float]) -> None:
+    async with AsyncTransport("http://127.0.0.1:9/v1", None) as transport:
+        with pytest.raises(APIConnectionError) as info:
+            await transport.post("/chat/completions", PAYLOAD)
+    assert not isinstance(info.value, APITimeoutError)
+    assert len(delays) == 2
+
+
+async def test_real_async_cancel_mid_stream_leaves_pool_usable(gw: FakeGateway) -> None:
+    gw.push(Fault.stall(5.0, after_events=1))
+    async with real_async(gw) as transport:
+        first = asyncio.Event()
+
+        async def consume() -> None:
+            async with transport.stream("/chat/completions", STREAM) as stream:
+                async for _ in stream:
+                    first.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(first.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        results = await asyncio.gather(
+            *[transport.post("/chat/completions", PAYLOAD) for _ in range(5)]
+        )
+        assert all(r.data["choices"] for r in results)
