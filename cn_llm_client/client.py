@@ -367,9 +367,16 @@ class MeteredStream(_MeteredBase):
 
     _inner: ChatStream
 
-    def __iter__(self) -> Iterator[dict]:
-        yield from self._inner
-        self._complete()
+    def __iter__(self) -> MeteredStream:
+        return self
+
+    def __next__(self) -> dict:
+        # Not a generator: an abandoned iterator must not close the underlying stream.
+        try:
+            return next(iter(self._inner))
+        except StopIteration:
+            self._complete()
+            raise
 
     def close(self) -> None:
         self._inner.close()
@@ -387,10 +394,15 @@ class AsyncMeteredStream(_MeteredBase):
 
     _inner: AsyncChatStream
 
-    async def __aiter__(self) -> AsyncIterator[dict]:
-        async for chunk in self._inner:
-            yield chunk
-        self._complete()
+    def __aiter__(self) -> AsyncMeteredStream:
+        return self
+
+    async def __anext__(self) -> dict:
+        try:
+            return await self._inner.__aiter__().__anext__()
+        except StopAsyncIteration:
+            self._complete()
+            raise
 
     async def aclose(self) -> None:
         await self._inner.aclose()
