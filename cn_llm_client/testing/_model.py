@@ -247,7 +247,8 @@ def _check_reasoning_echo(
 ) -> Rejection | None:
     if mode not in ("aisa", "deepseek", "moonshot"):
         return None
-    strip = traits.reasoning_echo == "strip" and traits.family == "deepseek"
+    deepseek_or_kimi = traits.family.lower().startswith(("deepseek", "kimi"))
+    strip = traits.reasoning_echo == "strip" and traits.reasoning and deepseek_or_kimi
     if strip and any("reasoning_content" in m for m in messages):
         notice = (
             "The reasoning_content is an intermediate result for display purposes only and "
@@ -255,7 +256,7 @@ def _check_reasoning_echo(
             "reasoning_content from your message to reduce network traffic."
         )
         return Rejection(400, notice)
-    needs_echo = traits.family in ("deepseek", "kimi") and traits.reasoning_echo != "strip"
+    needs_echo = deepseek_or_kimi and traits.reasoning_echo == "keep-with-tool-calls"
     if needs_echo and thinking:
         for index, message in enumerate(messages):
             if message.get("tool_calls") and not message.get("reasoning_content"):

@@ -4,7 +4,8 @@
     {'n': 42}
 
 Strings take the user text (or the property name when there is none), numbers the first number
-in the text, enums their first value, booleans true, arrays one item. `$ref` into `$defs` /
+in the text, enums their first value, booleans true, arrays one item
+(none when nested deep, so recursive schemas end). `$ref` into `$defs` /
 `definitions`, `anyOf` / `oneOf` (first branch), `allOf` (merged), type lists, `const`,
 common formats and length / range bounds are honoured so the instance validates.
 Written by hand: generators such as hypothesis-jsonschema are random and pull test-only
@@ -91,7 +92,7 @@ class _Generator:
         return {key: self.value(sub, key, depth + 1) for key, sub in props.items()}
 
     def _array(self, schema: dict[str, Any], name: str, depth: int) -> list[Any]:
-        size = max(int(schema.get("minItems", 1)), 1)
+        size = max(int(schema.get("minItems", 0)), 1 if depth < 3 else 0)  # recursive schemas end
         if "maxItems" in schema:
             size = min(size, int(schema["maxItems"]))
         return [self.value(schema.get("items", {}), name, depth + 1) for _ in range(size)]

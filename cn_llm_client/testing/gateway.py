@@ -159,14 +159,15 @@ class FakeGateway:
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+            self._runner = web.AppRunner(
+                self._app(), access_log=None, handle_signals=False, shutdown_timeout=0.2
+            )
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(
                 self._runner,
                 self.host,
                 self.port,
                 backlog=4096,
-                shutdown_timeout=0.2,
                 reuse_address=True,
             )
             loop.run_until_complete(site.start())
