@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -13,12 +13,22 @@ MakeLLM = Callable[..., CNLLM]
 
 
 @pytest.fixture
-def make_llm(fake_gateway: Any) -> MakeLLM:
-    """`make_llm("deepseek-r1", temperature=0)`: a CNLLM talking to the emulator."""
+async def make_llm(fake_gateway: Any) -> AsyncIterator[MakeLLM]:
+    """`make_llm("deepseek-r1", temperature=0)`: a CNLLM talking to the emulator.
+
+    Async so that teardown runs in the test's event loop and closes the pooled connections
+    there (an aiohttp pool must be closed by the loop that opened it).
+    """
+    made: list[CNLLM] = []
 
     def make(model: str = "qwen3-max", **fields: Any) -> CNLLM:
-        return CNLLM(
+        llm = CNLLM(
             model=model, base_url=fake_gateway.base_url, api_key=fake_gateway.api_key, **fields
         )
+        made.append(llm)
+        return llm
 
-    return make
+    yield make
+    for llm in made:
+        await llm.aclose()
+        llm.close()

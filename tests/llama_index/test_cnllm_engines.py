@@ -1,0 +1,126 @@
+"""CNLLM inside LlamaIndex's engines: query engines, a chat engine, a response synthesizer over a
+long document, and structured output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from llama_index.core import Document, PromptTemplate, VectorStoreIndex, get_response_synthesizer
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.schema import NodeWithScore, TextNode
+from pydantic import BaseModel
+
+from llama_index_cn_llm import CNLLM
+
+MakeLLM = Callable[..., CNLLM]
+
+FACT = "The AIsa gateway serves Qwen, DeepSeek, GLM, Kimi and MiniMax models."
+
+
+@pytest.fixture
+def index() -> VectorStoreIndex:
+    docs = [Document(text=FACT), Document(text="Pandas eat bamboo in Sichuan.")]
+    return VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+
+
+def test_query_engine(make_llm: MakeLLM, index: VectorStoreIndex, fake_gateway: Any) -> None:
+    engine = index.as_query_engine(llm=make_llm(), similarity_top_k=2)
+    response = engine.query("Which models does the gateway serve?")
+    # The emulator repeats the prompt it got: the retrieved context and the question reached it.
+    assert FACT in str(response)
+    assert "Which models does the gateway serve?" in str(response)
+    assert len(response.source_nodes) == 2
+    assert len(fake_gateway.requests) == 1
+
+
+async def test_query_engine_async(make_llm: MakeLLM, index: VectorStoreIndex) -> None:
+    engine = index.as_query_engine(llm=make_llm("deepseek-v3"))
+    response = await engine.aquery("Which models does the gateway serve?")
+    assert str(response).startswith("[deepseek-v3]") and FACT in str(response)
+
+
+def test_query_engine_streaming(make_llm: MakeLLM, index: VectorStoreIndex) -> None:
+    engine = index.as_query_engine(llm=make_llm(), streaming=True)
+    response = engine.query("Which models does the gateway serve?")
+    assert isinstance(response, StreamingResponse)
+    pieces = list(response.response_gen)
+    assert len(pieces) > 5
+    assert FACT in "".join(pieces)
+
+
+async def test_query_engine_async_streaming(make_llm: MakeLLM, index: VectorStoreIndex) -> None:
+    engine = index.as_query_engine(llm=make_llm(), streaming=True)
+    response = await engine.aquery("Which models does the gateway serve?")
+    assert isinstance(response, AsyncStreamingResponse)
+    pieces = [piece async for piece in response.async_response_gen()]
+    assert FACT in "".join(pieces)
+
+
+def test_chat_engine_condense_plus_context(
+    make_llm: MakeLLM, index: VectorStoreIndex, fake_gateway: Any
+) -> None:
+    engine = index.as_chat_engine(chat_mode="condense_plus_context", llm=make_llm())
+    first = engine.chat("Which models does the gateway serve?")
+    assert str(first) == "[qwen3-max] Which models does the gateway serve?"
+    assert FACT in fake_gateway.requests[-1].body["messages"][0]["content"]  # context, as system
+    second = engine.chat("And which one is best for code?")
+    assert "And which one is best for code?" in str(second)
+    # Turn two: one request condenses the question, one answers with the history as messages.
+    assert len(fake_gateway.requests) == 3
+    roles = [m["role"] for m in fake_gateway.requests[-1].body["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+
+
+@pytest.mark.parametrize(("model", "calls"), [("qwen3-max", 1), ("deepseek-r1", 2)])
+def test_synthesizer_packs_a_long_document_by_the_real_context_window(
+    make_llm: MakeLLM, fake_gateway: Any, model: str, calls: int
+) -> None:
+    """About 80k tokens: one call within qwen3-max's 262k window, two within deepseek-r1's 64k.
+
+    With LlamaIndex's 3,900-token default (what OpenAILike assumes) it would take over twenty.
+    """
+    sentence = "The quick brown fox jumps over the lazy dog. "
+    nodes = [NodeWithScore(node=TextNode(text=sentence * 2000), score=1.0) for _ in range(4)]
+    llm = make_llm(model, additional_kwargs={"emulator_answer_chars": 40})
+    synthesizer = get_response_synthesizer(llm=llm, response_mode="compact")
+    response = synthesizer.synthesize("What does the fox do?", nodes=nodes)
+    assert len(str(response)) == 40
+    assert len(fake_gateway.requests) == calls
+
+
+class Invoice(BaseModel):
+    """An invoice extracted from text."""
+
+    customer: str
+    amount: int
+
+
+PROMPT = PromptTemplate("Extract the invoice from: {text}")
+
+
+def test_structured_predict_through_function_calling(make_llm: MakeLLM, fake_gateway: Any) -> None:
+    invoice = make_llm().structured_predict(Invoice, PROMPT, text="ACME owes 42 yuan")
+    assert isinstance(invoice, Invoice) and invoice.amount == 42
+    body = fake_gateway.requests[-1].body
+    assert body["tools"][0]["function"]["name"] == "Invoice"
+    assert body["tool_choice"] == "required"
+
+
+async def test_structured_predict_on_a_model_that_rejects_forced_tool_choice(
+    make_llm: MakeLLM, fake_gateway: Any
+) -> None:
+    invoice = await make_llm("deepseek-r1").astructured_predict(
+        Invoice, PROMPT, text="ACME owes 42 yuan"
+    )
+    assert invoice.amount == 42
+    assert fake_gateway.requests[-1].body.get("tool_choice") in (None, "auto")
+
+
+def test_as_structured_llm(make_llm: MakeLLM) -> None:
+    structured = make_llm().as_structured_llm(Invoice)
+    response = structured.chat([ChatMessage(role="user", content="ACME owes 7 yuan")])
+    assert isinstance(response.raw, Invoice) and response.raw.amount == 7
