@@ -628,3 +628,9 @@ def test_bad_mode_and_bad_fault_are_clear_errors() -> None:
         FakeGateway(mode="openai")
     with pytest.raises(ValueError, match="unknown fault kind"):
         Fault("explode")
+
+
+def test_session_gateway_is_shared(fake_gateway_session: FakeGateway) -> None:
+    fake_gateway_session.reset()
+    chat(fake_gateway_session)
+    assert len(fake_gateway_session.requests) == 1
