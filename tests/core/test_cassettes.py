@@ -244,3 +244,35 @@ def test_every_seed_example_has_a_cassette() -> None:
         "error_401", "error_402", "error_404", "error_429", "error_500",
     }  # fmt: skip
     assert expected <= names
+
+
+def _recorder_script() -> Any:
+    import importlib.util
+
+    path = CASSETTES.parents[1] / "scripts" / "record_cassettes.py"
+    spec = importlib.util.spec_from_file_location("record_cassettes", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recorder_refuses_without_key(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.delenv("AISA_API_KEY", raising=False)
+    assert _recorder_script().main([]) == 2
+    assert "AISA_API_KEY" in capsys.readouterr().err
+
+
+def test_recorder_filters_the_key(tmp_path: Path) -> None:
+    from cn_llm_client.testing import FakeGateway
+
+    script = _recorder_script()
+    secret = "sk-record-secret-987654321"
+    with FakeGateway(api_key=secret) as gw, CNLLMClient(api_key=secret, base_url=gw.base_url) as c:
+        for name in ("qwen3_max_chat", "qwen_plus_stream", "error_404"):
+            script.record(name, script.EXAMPLES[name], c, script.make_recorder(tmp_path), secret)
+    for name in ("qwen3_max_chat", "qwen_plus_stream", "error_404"):
+        text = (tmp_path / f"{name}.yaml").read_text(encoding="utf-8")
+        assert text.startswith("# Recorded from http://127.0.0.1")
+        assert "uri: http://127.0.0.1" in text  # something was recorded
+        assert secret not in text and not KEY_LIKE.search(text.split("interactions:", 1)[1])
