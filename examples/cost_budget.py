@@ -19,6 +19,6 @@ with gateway() as settings, CNLLMClient(**settings, meter=meter) as client:
                 f"call {meter.calls}: ${response['usage']['cost']:.6f}, total ${meter.cost_usd:.6f}"
             )
     except BudgetExceededError as exc:
-        # Raised before the next request goes out: nothing is spent past the limit's last call.
+        # Checked before each request: the call that crosses the limit completes, the next is refused.
         print("stopped:", exc)
     print("totals:", meter.snapshot())

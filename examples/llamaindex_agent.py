@@ -23,10 +23,11 @@ def multiply(a: float, b: float) -> float:
 
 async def main() -> None:
     with gateway() as settings:
+        llm = CNLLM(model="deepseek-r1", **settings)
         # Plain functions become tools: the name, docstring and type hints form the schema.
         agent = FunctionAgent(
             tools=[get_weather, multiply],
-            llm=CNLLM(model="deepseek-r1", **settings),
+            llm=llm,
             system_prompt="你是一个乐于助人的助手，需要时调用工具。",
         )
         handler = agent.run("杭州今天天气怎么样？再算一下 12.5 乘以 8。")
@@ -35,6 +36,7 @@ async def main() -> None:
                 print(f"tool call: {event.tool_name}({event.tool_kwargs}) -> {event.tool_output}")
         response = await handler
         print("answer:", response)
+        await llm.aclose()  # close this event loop's pooled connections
 
 
 asyncio.run(main())

@@ -1,7 +1,8 @@
 """Long-document summarisation: map-reduce, with the reduce model chosen from the catalog.
 
 Map: each chapter is summarised concurrently (AsyncCNLLMClient, asyncio.gather).
-Reduce: the partial summaries go to the cheapest catalog model whose context window holds them.
+Reduce: the partial summaries go to the cheapest general catalog model whose context window
+holds them.
 
     python examples/long_document.py
 """
@@ -13,14 +14,17 @@ from _gateway import DATA, gateway
 from cn_llm_client import AsyncCNLLMClient, list_models
 
 MAP_MODEL = "qwen3-max"
+GENERAL_FAMILIES = {"qwen", "deepseek", "kimi", "glm", "minimax"}  # not coder, vision or mt
 
 
 def pick_long_context_model(needed_tokens: int) -> str:
-    """The cheapest gateway model (by input price) whose context window holds `needed_tokens`."""
+    """The cheapest general chat model whose context window holds `needed_tokens`."""
     fits = [
         m
         for m in list_models("aisa")
-        if m.context_window and m.context_window >= needed_tokens and m.input_price is not None
+        if m.family in GENERAL_FAMILIES
+        and m.input_price is not None
+        and (m.context_window or 0) >= needed_tokens
     ]
     return min(fits, key=lambda m: (m.input_price, -m.context_window)).id
 

@@ -14,17 +14,23 @@ question = "9.9 和 9.11 哪个更大？请详细推理。"
 with gateway() as settings, CNLLMClient(**settings) as client:
     print("question:", question)
     # client.stream yields the raw chunk dicts: reasoning arrives in delta["reasoning_content"],
-    # the answer in delta["content"]. Print the thinking dimmed, the answer plainly.
+    # the answer in delta["content"]. The thinking is printed dimmed, the answer plainly.
+    print(DIM + "thinking: ", end="")
     with client.stream("deepseek-r1", [{"role": "user", "content": question}]) as stream:
+        answering = False
         for chunk in stream:
             for choice in chunk["choices"]:
                 delta = choice["delta"]
                 if delta.get("reasoning_content"):
-                    print(DIM + delta["reasoning_content"] + RESET, end="", flush=True)
+                    print(delta["reasoning_content"], end="", flush=True)
                 if delta.get("content"):
+                    if not answering:
+                        print(RESET + "\nanswer: ", end="")
+                        answering = True
                     print(delta["content"], end="", flush=True)
-        print()
+        print(RESET)
         # The fold of the whole stream, the same shape as a non-stream response.
         message = stream.completion()["choices"][0]["message"]
-    print(f"thinking: {len(message.get('reasoning_content') or '')} characters")
-    print("answer:", message["content"])
+    print(
+        f"{len(message['reasoning_content'])} characters of thinking, {len(message['content'])} of answer"
+    )

@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXPECTED = {
     "chinese_content.py": "文案:",
     "code_generation.py": "qwen3-coder-plus:",
-    "reasoning.py": "thinking:",
+    "reasoning.py": "characters of thinking",
     "vision.py": "image: red_circle.png",
     "translation.py": "English:",
     "long_document.py": "reduce model (from the catalog, by context window):",
@@ -61,6 +61,7 @@ def test_example_runs_offline(name: str) -> None:
     first_line = result.stdout.splitlines()[0]
     assert "offline gateway" in first_line
     assert EXPECTED[name] in result.stdout, result.stdout
+    assert "Unclosed" not in result.stderr, f"{name} leaks connections:\n{result.stderr}"
 
 
 def test_gateway_helper_uses_the_real_gateway_when_a_key_is_set(
