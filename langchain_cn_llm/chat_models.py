@@ -84,6 +84,8 @@ class ChatCNLLM(BaseChatModel):
     - a forced ``tool_choice`` on a model that rejects it is sent as ``"auto"`` (with a warning);
     - ``with_structured_output(method="json_schema")`` on a model without JSON-schema output uses
       ``function_calling`` when the model has tools, else ``json_mode``;
+    - JSON output (json_mode / json_schema) on a Qwen model with ``reasoning=True`` is sent with
+      thinking off, because DashScope refuses JSON mode while thinking;
     - reasoning sent back in a multi-turn conversation follows the model's echo policy (stripped
       for deepseek-r1, kept on tool-call turns where the model requires it).
 
@@ -406,7 +408,7 @@ class ChatCNLLM(BaseChatModel):
         slots = _ToolCallSlots()
         with self._sync_client().stream(model, openai_messages, **params) as stream:
             for raw in stream:
-                if chunk := _message_chunk(raw, slots):
+                if chunk := _message_chunk(raw, slots, v1=self.output_version == "v1"):
                     if run_manager:
                         run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                     yield chunk
@@ -423,7 +425,7 @@ class ChatCNLLM(BaseChatModel):
         slots = _ToolCallSlots()
         async with self._async_client().stream(model, openai_messages, **params) as stream:
             async for raw in stream:
-                if chunk := _message_chunk(raw, slots):
+                if chunk := _message_chunk(raw, slots, v1=self.output_version == "v1"):
                     if run_manager:
                         await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                     yield chunk
@@ -463,7 +465,7 @@ class ChatCNLLM(BaseChatModel):
         tool name (must call that tool). Models that reject a forced choice get "auto".
         """
         formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
-        if tool_choice is True:
+        if tool_choice is True or tool_choice == "any":
             tool_choice = "required"
         if tool_choice not in (None, False):
             kwargs["tool_choice"] = tool_choice
@@ -522,7 +524,9 @@ class ChatCNLLM(BaseChatModel):
                     },
                 }
             llm = self.bind(
-                response_format=response_format, ls_structured_output_format=trace_format
+                response_format=response_format,
+                ls_structured_output_format=trace_format,
+                **self._json_output_thinking(),
             )
             parser = (
                 PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
@@ -538,6 +542,13 @@ class ChatCNLLM(BaseChatModel):
         return RunnableMap(raw=llm) | parsed.with_fallbacks(
             [unparsed], exception_key="parsing_error"
         )
+
+    def _json_output_thinking(self) -> dict[str, Any]:
+        """Qwen (enable_thinking) refuses JSON output while thinking: turn thinking off for it."""
+        info = catalog.get_model(self.model, self.provider)
+        if self.reasoning and info is not None and info.reasoning_switch == "enable_thinking":
+            return {"reasoning": False}
+        return {}
 
     def _supported_method(self, method: StructuredMethod) -> StructuredMethod:
         """The json_schema fallback: function_calling if the model has tools, else json_mode."""
@@ -602,8 +613,14 @@ class _ToolCallSlots:
         return self._slot[server_index]
 
 
-def _message_chunk(raw: dict[str, Any], slots: _ToolCallSlots) -> ChatGenerationChunk | None:
-    """One ``chat.completion.chunk`` as a ChatGenerationChunk (None when it carries nothing)."""
+def _message_chunk(
+    raw: dict[str, Any], slots: _ToolCallSlots, *, v1: bool
+) -> ChatGenerationChunk | None:
+    """One ``chat.completion.chunk`` as a ChatGenerationChunk (None when it carries nothing).
+
+    With ``v1`` the text and reasoning go out as content blocks with "lc_" string indices:
+    LangChain would number them 0, 1, ... and merge them into tool-call blocks of the same index.
+    """
     choices = raw.get("choices") or []
     if not choices:
         return None
@@ -621,9 +638,14 @@ def _message_chunk(raw: dict[str, Any], slots: _ToolCallSlots) -> ChatGeneration
     ]
     if not (content or reasoning or calls):
         return None
+    blocks: list[str | dict[str, Any]] = []
+    if v1 and reasoning:
+        blocks.append({"type": "reasoning", "reasoning": reasoning, "index": "lc_reasoning"})
+    if v1 and content:
+        blocks.append({"type": "text", "text": content, "index": "lc_text"})
     return ChatGenerationChunk(
         message=AIMessageChunk(
-            content=content,
+            content=blocks if v1 else content,
             additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
             tool_call_chunks=calls,
         )

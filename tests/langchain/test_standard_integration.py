@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cn_llm_client.testing import FakeGateway
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
+from cn_llm_client.testing import FakeGateway
 from langchain_cn_llm import ChatCNLLM
 
 LONG_SYSTEM_PROMPT = "你是一位精通中国古典诗词的助手，回答要简洁准确。" * 20  # > 64 cached tokens
@@ -40,6 +40,22 @@ class _GatewaySuite(ChatModelIntegrationTests):
             full = chunk if full is None else full + chunk
         assert full is not None
         return full
+
+    @pytest.mark.xfail(
+        reason="the standard test downloads its picture from the internet, which CI cannot "
+        "reach; images are covered offline in test_chat_models.py",
+        raises=Exception,
+    )
+    def test_image_inputs(self, model: Any) -> None:
+        super().test_image_inputs(model)
+
+    @pytest.mark.xfail(
+        reason="json_mode carries the schema only in the prompt's prose; the emulator answers "
+        "json_object requests with a fixed {model, answer} object, so the keys cannot match",
+        strict=True,
+    )
+    def test_json_mode(self, model: Any) -> None:
+        super().test_json_mode(model)
 
     def invoke_with_reasoning_output(self, *, stream: bool = False) -> AIMessage:
         message = self._call("9.9 和 9.11 哪个大？", stream=stream)
@@ -93,6 +109,29 @@ class TestDeepSeekReasonerOnDeepSeek(_GatewaySuite):
     @pytest.fixture(autouse=True)
     def _gateway(self, deepseek_gateway: FakeGateway) -> None:
         self.gateway = deepseek_gateway
+
+    _NO_REASONING_IN_HISTORY = pytest.mark.xfail(
+        reason="DeepSeek thinking mode answers 400 when an earlier tool-call turn lacks its "
+        "reasoning_content; this standard test writes such a turn by hand (no model produced "
+        "it), so there is no reasoning to send back. Real histories keep it (test_chat_models).",
+        strict=True,
+    )
+
+    @_NO_REASONING_IN_HISTORY
+    def test_tool_message_histories_string_content(self, *args: Any) -> None:
+        super().test_tool_message_histories_string_content(*args)
+
+    @_NO_REASONING_IN_HISTORY
+    def test_tool_message_histories_list_content(self, *args: Any) -> None:
+        super().test_tool_message_histories_list_content(*args)
+
+    @_NO_REASONING_IN_HISTORY
+    def test_tool_message_error_status(self, *args: Any) -> None:
+        super().test_tool_message_error_status(*args)
+
+    @_NO_REASONING_IN_HISTORY
+    def test_structured_few_shot_examples(self, *args: Any) -> None:
+        super().test_structured_few_shot_examples(*args)
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
