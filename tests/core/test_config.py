@@ -120,7 +120,13 @@ def test_repr_hides_the_key() -> None:
 
 @pytest.mark.parametrize(
     ("host", "expected"),
-    [("localhost", True), ("127.0.0.5", True), ("::1", True), ("10.0.0.1", False), ("aisa.one", False)],
+    [
+        ("localhost", True),
+        ("127.0.0.5", True),
+        ("::1", True),
+        ("10.0.0.1", False),
+        ("aisa.one", False),
+    ],
 )
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
