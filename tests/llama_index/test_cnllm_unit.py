@@ -240,3 +240,14 @@ def test_parallel_calls_kept_only_when_allowed() -> None:
     assert len(llm.get_tool_calls_from_response(both)) == 2
     one = llm._validate_chat_with_tools_response(response(), [], allow_parallel_tool_calls=False)
     assert [c.tool_id for c in llm.get_tool_calls_from_response(one)] == ["0"]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import llama_index_cn_llm
+    import llama_index_cn_llm.base
+
+    for module in (llama_index_cn_llm, llama_index_cn_llm.base):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
