@@ -29,7 +29,7 @@ DATA = Path(__file__).parent / "data"
 
 
 @contextmanager
-def gateway() -> Iterator[dict[str, str]]:
+def gateway() -> Iterator[dict[str, str | None]]:
     """Yield client keyword arguments, printing which gateway as the first line of output."""
     if os.environ.get("AISA_API_KEY"):
         print("Using the real AIsa gateway (AISA_API_KEY is set).", flush=True)
