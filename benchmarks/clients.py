@@ -333,7 +333,7 @@ def _openai_like(gw: Gateway) -> Bench:
 def _chat_cnllm(gw: Gateway) -> Bench:
     from langchain_cn_llm import ChatCNLLM
 
-    return LangChainBench(ChatCNLLM(model=gw.model, base_url=gw.base_url, api_key=gw.api_key))  # type: ignore[arg-type]
+    return LangChainBench(ChatCNLLM(model=gw.model, base_url=gw.base_url, api_key=gw.api_key))  # type: ignore[call-arg,arg-type]
 
 
 def _cnllm(gw: Gateway) -> Bench:

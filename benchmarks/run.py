@@ -165,8 +165,9 @@ def run(
                 print(f"rep {rep + 1}: {spec.name} ({time.perf_counter() - start:.0f} s)", file=log)
     for spec in specs:
         row = {
-            b: _best([s.get(b, {"error": "not run"}) for s in samples[spec.name]])
+            b: _best([s[b] for s in samples[spec.name] if b in s])
             for b in worker_cfg["benchmarks"]
+            if any(b in s for s in samples[spec.name])
         }
         row["import"] = import_time(spec.import_stmt, cfg["import_runs"])
         results[spec.name] = row

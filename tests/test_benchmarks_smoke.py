@@ -1,0 +1,71 @@
+"""CI smoke run of the benchmarks: tiny sizes, a complete table, no timing assertions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from clients import CLIENTS, installed  # noqa: E402
+from report import ROWS  # noqa: E402
+
+OURS = ("raw httpx", "CNLLMClient", "ChatCNLLM", "CNLLM")
+IO_BENCHMARKS = ("sequential", "stream", "concurrent", "concurrent_streams", "memory", "import")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((out / "results.json").read_text()), (out / "results.md").read_text()
+
+
+def test_every_client_has_a_row(quick_run: tuple[dict, str]) -> None:
+    data, _ = quick_run
+    assert set(data["results"]) == {spec.name for spec in CLIENTS}
+    for spec in CLIENTS:
+        row = data["results"][spec.name]
+        assert row.get("not_installed", False) == (not installed(spec)), spec.name
+
+
+@pytest.mark.parametrize("client", OURS)
+def test_ours_and_the_floor_measure_every_benchmark(
+    quick_run: tuple[dict, str], client: str
+) -> None:
+    """Our clients and raw httpx are always installed: each figure is a positive number."""
+    row = quick_run[0]["results"][client]
+    for bench in IO_BENCHMARKS:
+        cell = row[bench]
+        assert "error" not in cell, f"{client} {bench}: {cell.get('error')}"
+        assert cell["value"] > 0, f"{client} {bench}"
+
+
+def test_table_is_complete(quick_run: tuple[dict, str]) -> None:
+    data, table = quick_run
+    lines = [line for line in table.splitlines() if line.startswith("| ")]
+    header, rows = lines[0], lines[1:]
+    for spec in CLIENTS:
+        assert spec.name in header
+    assert len(rows) == len(ROWS)
+    columns = len(CLIENTS) + 3  # row title, clients, goal, result
+    for row in rows:
+        cells = row.strip("|").split(" | ")
+        assert len(cells) == columns, row
+        assert all(cell.strip() for cell in cells), row
+        assert "error" not in row, row
+    assert "× raw httpx / × best competitor" in table
+    assert "met" in table  # the import and memory goals are judged even at quick sizes
