@@ -126,3 +126,17 @@ async def test_react_agent_tool_round_trip(make_llm: MakeLLM, fake_gateway: Any)
     first, second = (r.body for r in fake_gateway.requests)
     assert "tools" not in first and "get_weather" in first["messages"][0]["content"]
     assert "Observation: 杭州: 晴 25°C" in str(second["messages"])
+
+
+def get_time(city: str) -> str:
+    """The local time in a city."""
+    return f"{city}: 08:00"
+
+
+async def test_function_agent_parallel_tool_calls(make_llm: MakeLLM, fake_gateway: Any) -> None:
+    agent = FunctionAgent(tools=[get_weather, get_time], llm=make_llm())
+    response, events = await run_streaming(agent, "get_weather and get_time for 成都")
+    results = sorted(e.tool_name for e in events if isinstance(e, ToolCallResult))
+    assert results == ["get_time", "get_weather"]
+    assert "get_weather ->" in str(response) and "get_time ->" in str(response)
+    assert len(fake_gateway.requests) == 2  # both calls came back in one answer

@@ -21,7 +21,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
-from cn_llm_client.errors import InvalidRequestError
+from cn_llm_client.errors import InvalidRequestError, StreamInterruptedError
 from cn_llm_client.testing import Fault
 from llama_index_cn_llm import CNLLM
 
@@ -229,3 +229,16 @@ async def test_one_pooled_client_per_instance_and_per_loop(make_llm: MakeLLM) ->
     await llm.aclose()
     llm.close()
     assert len(llm._async_clients) == 0 and llm._client is None
+
+
+async def test_a_broken_stream_keeps_what_arrived(make_llm: MakeLLM, fake_gateway: Any) -> None:
+    fake_gateway.push(Fault.cut_stream(after_events=4))
+    seen: list[str] = []
+    stream = await make_llm().astream_chat(user("please answer at length"))
+    with pytest.raises(StreamInterruptedError) as caught:
+        async for response in stream:
+            seen.append(response.delta or "")
+    assert seen and "".join(seen).startswith("[qwen3-max]")
+    partial = caught.value.partial
+    assert partial is not None
+    assert partial["choices"][0]["message"]["content"] == "".join(seen)
