@@ -55,6 +55,13 @@ UNKNOWN_MODEL_CONTEXT_WINDOW = 32_768
 UNKNOWN_MODEL_NUM_OUTPUT = 4_096
 
 
+class _ClientsByLoop(weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncCNLLMClient]):
+    """Async clients by event loop (a pool belongs to its loop); pickles empty."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_ClientsByLoop, ())
+
+
 class CNLLM(CustomLLM, FunctionCallingLLM):
     """A Chinese LLM behind the AIsa gateway (or any OpenAI-compatible server) for LlamaIndex.
 
@@ -116,9 +123,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     )
 
     _client: CNLLMClient | None = PrivateAttr(default=None)
-    _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncCNLLMClient] = (
-        PrivateAttr(default_factory=weakref.WeakKeyDictionary)
-    )
+    _async_clients: _ClientsByLoop = PrivateAttr(default_factory=lambda: _ClientsByLoop())
 
     @classmethod
     def class_name(cls) -> str:

@@ -242,3 +242,19 @@ async def test_a_broken_stream_keeps_what_arrived(make_llm: MakeLLM, fake_gatewa
     partial = caught.value.partial
     assert partial is not None
     assert partial["choices"][0]["message"]["content"] == "".join(seen)
+
+
+async def test_pickles_after_use_without_key_or_connections(
+    make_llm: MakeLLM, fake_gateway: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pickle
+
+    llm = make_llm()
+    await llm.achat(user("a"))
+    llm.chat(user("b"))
+    blob = pickle.dumps(llm)
+    assert fake_gateway.api_key.encode() not in blob
+    assert "unpickleable" not in caplog.text
+    copy = pickle.loads(blob)
+    assert copy._client is None and len(copy._async_clients) == 0
+    assert copy.base_url == llm.base_url
