@@ -14,7 +14,7 @@ The caller's messages are never mutated: a message is copied only when a rule ch
 Policies (all read from `models.json` / `providers.json`; unknown models pass through):
 
 - images only for vision models; sources may be http(s) URLs, data URLs, local paths or bytes
-  (paths and bytes become `data:<mime>;base64,...`, at most 10 MiB as a data URL);
+  (paths and bytes become `data:<mime>;base64,...`; any data URL is at most 10485760 characters);
   the shorthand part `{"type": "image", "image": src}` becomes an `image_url` part;
 - reasoning echo: `strip` drops `reasoning_content` from outgoing assistant messages,
   `keep-with-tool-calls` keeps it only on assistant messages that carry tool_calls;
@@ -53,7 +53,8 @@ __all__ = ["MAX_IMAGE_BYTES", "build_payload", "image_part", "needs_stream"]
 
 logger = logging.getLogger("cn_llm_client")
 
-MAX_IMAGE_BYTES = 10 * 1024 * 1024  # DashScope's limit for one data URL (10485760 bytes)
+# DashScope's limit for one data URL: the whole `data:<mime>;base64,...` string, not the raw bytes.
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # 10485760 characters
 
 _ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -280,7 +281,8 @@ def _image_url(source: Any, mime: str | None) -> Any:
         raise InvalidRequestError(
             f"image file not found: {str(path)!r}; pass an existing path, an http(s) URL or bytes"
         )
-    _check_size(_data_url_len(path.stat().st_size), f"image file {str(path)!r}")
+    # Refuse a file that cannot fit before reading it; the exact length is checked once encoded.
+    _check_size(_base64_len(path.stat().st_size), f"image file {str(path)!r}")
     data = path.read_bytes()
     guessed = mimetypes.guess_type(path.name)[0]
     return _data_url(data, mime or _sniff(data) or guessed or _unknown_type(repr(str(path))))
@@ -303,21 +305,23 @@ def _unknown_type(what: str) -> str:
     )
 
 
-def _data_url_len(size: int) -> int:
-    return 30 + 4 * math.ceil(size / 3)  # "data:<mime>;base64," + base64 body
+def _base64_len(size: int) -> int:
+    return 4 * math.ceil(size / 3)
 
 
 def _check_size(length: int, what: str) -> None:
     if length > MAX_IMAGE_BYTES:
         raise InvalidRequestError(
-            f"{what} is {length / 2**20:.1f} MiB as a data URL, over the 10 MiB limit; "
-            "resize or compress it, or pass an http(s) URL instead"
+            f"{what} is {length} characters as a data URL, over the limit of {MAX_IMAGE_BYTES} "
+            "characters (10 MiB, counted after base64); resize or compress it, "
+            "or pass an http(s) URL instead"
         )
 
 
 def _data_url(data: bytes, mime: str) -> str:
-    _check_size(_data_url_len(len(data)), "the image")
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    prefix = f"data:{mime};base64,"
+    _check_size(len(prefix) + _base64_len(len(data)), "the image")
+    return prefix + base64.b64encode(data).decode("ascii")
 
 
 # ---------------------------------------------------------------- parameters

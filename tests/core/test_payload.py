@@ -572,14 +572,41 @@ def test_image_part_helper(tmp_path: Path) -> None:
 def test_images_over_ten_mib_are_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.png"
     big.write_bytes(PNG + b"\x00" * (8 * 1024 * 1024))  # ~10.7 MiB once base64-encoded
-    with pytest.raises(InvalidRequestError, match="over the 10 MiB limit"):
+    limit = "over the limit of 10485760 characters"
+    with pytest.raises(InvalidRequestError, match=limit) as refused:
         image_part(big)
-    with pytest.raises(InvalidRequestError, match="over the 10 MiB limit"):
+    assert "resize" in str(refused.value) and "URL" in str(refused.value)
+    with pytest.raises(InvalidRequestError, match=limit):
         image_part(PNG + b"\x00" * (8 * 1024 * 1024))
-    with pytest.raises(InvalidRequestError, match="over the 10 MiB limit"):
+    with pytest.raises(InvalidRequestError, match=limit):
         image_part("data:image/png;base64," + "A" * MAX_IMAGE_BYTES)
     fits = PNG + b"\x00" * (7 * 1024 * 1024)
     assert len(image_part(fits)["image_url"]["url"]) <= MAX_IMAGE_BYTES
+
+
+# "data:image/png;base64," is 22 characters; base64 turns 3 bytes into 4 characters.
+_PNG_FITS = (MAX_IMAGE_BYTES - 22) // 4 * 3  # the largest PNG whose data URL fits
+
+
+def test_image_cap_is_the_exact_data_url_length(tmp_path: Path) -> None:
+    exact = PNG + b"\x00" * (_PNG_FITS - len(PNG))
+    url = image_part(exact)["image_url"]["url"]
+    assert (
+        url.startswith("data:image/png;base64,")
+        and MAX_IMAGE_BYTES - 4 < len(url) <= MAX_IMAGE_BYTES
+    )
+    path = tmp_path / "exact.png"
+    path.write_bytes(exact)
+    assert image_part(path)["image_url"]["url"] == url
+    with pytest.raises(InvalidRequestError, match="10485760"):
+        image_part(exact + b"\x00\x00\x00")  # 4 characters more: over by 2
+    # a long caller-given MIME type counts too
+    with pytest.raises(InvalidRequestError, match="10485760"):
+        image_part(exact, mime="image/vnd.microsoft.icon")
+    at_limit = "data:image/png;base64," + "A" * (MAX_IMAGE_BYTES - 22)
+    assert image_part(at_limit)["image_url"]["url"] is at_limit
+    with pytest.raises(InvalidRequestError, match="10485760"):
+        image_part(at_limit + "A")
 
 
 # ------------------------------------------------------------------ properties
