@@ -192,11 +192,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke run)")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.md/.json go")
+    parser.add_argument("--repetitions", type=int, help="override the number of repetitions")
     parser.add_argument(
         "--clients", nargs="+", choices=[s.name for s in CLIENTS], help="only these rows"
     )
     args = parser.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL, quick=args.quick)
+    if args.repetitions:
+        cfg["repetitions"] = args.repetitions
     data = run(cfg, args.clients)
     table = render(data)
     args.out.mkdir(parents=True, exist_ok=True)
