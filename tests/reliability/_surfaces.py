@@ -1,0 +1,244 @@
+"""The ways a user can call a model: one table, so every reliability test runs through all of them.
+
+    @pytest.mark.parametrize("surface", SURFACES, ids=str)
+    def test_something(gw, surface):
+        reply = surface.call(gw.base_url, "Hello", api_key=gw.api_key)
+        assert reply.text == "[qwen3-max] Hello"
+
+A surface is (framework, sync or async, stream or not): the SDK (CNLLMClient / AsyncCNLLMClient),
+LangChain's ChatCNLLM and LlamaIndex's CNLLM. `call` always runs to completion in the calling
+thread (async surfaces get their own event loop) and closes what it opened, and returns the text
+that arrived, piece by piece for streams. Errors propagate unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FRAMEWORKS",
+    "STREAM_SURFACES",
+    "SURFACES",
+    "Reply",
+    "Surface",
+    "connections_to",
+    "open_fds",
+    "rss_bytes",
+]
+
+FRAMEWORKS = ("sdk", "langchain", "llama_index")
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Reply:
+    text: str
+    pieces: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Surface:
+    framework: str
+    is_async: bool
+    stream: bool
+
+    def __str__(self) -> str:
+        return f"{self.framework}-{'async' if self.is_async else 'sync'}-" + (
+            "stream" if self.stream else "call"
+        )
+
+    def call(
+        self,
+        base_url: str | None,
+        prompt: str | list[Message] = "Hello",
+        *,
+        api_key: str | None = None,
+        model: str = "qwen3-max",
+        max_retries: int = 2,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Reply:
+        """Send `prompt` (text, or OpenAI-shaped messages) and return what came back."""
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        options: dict[str, Any] = {"api_key": api_key, "base_url": base_url}
+        options["max_retries"] = max_retries
+        if timeout is not None:
+            options["timeout"] = timeout
+        run = _RUNNERS[(self.framework, self.is_async)]
+        if self.is_async:
+            coroutine: Callable[..., Awaitable[Reply]] = run
+            return asyncio.run(coroutine(model, messages, options, params, self.stream))
+        return run(model, messages, options, params, self.stream)  # type: ignore[no-any-return]
+
+
+def _reply(pieces: list[str]) -> Reply:
+    return Reply("".join(pieces), pieces)
+
+
+# -- the SDK ------------------------------------------------------------------------------------
+
+
+def _sdk(model: str, messages: list[Message], options: dict, params: dict, stream: bool) -> Reply:
+    from cn_llm_client import CNLLMClient
+
+    with CNLLMClient(**options) as client:
+        if not stream:
+            return _reply(
+                [client.chat(model, messages, **params)["choices"][0]["message"]["content"]]
+            )
+        return _reply(list(client.chat_stream(model, messages, **params)))
+
+
+async def _sdk_async(
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool
+) -> Reply:
+    from cn_llm_client import AsyncCNLLMClient
+
+    async with AsyncCNLLMClient(**options) as client:
+        if not stream:
+            completion = await client.chat(model, messages, **params)
+            return _reply([completion["choices"][0]["message"]["content"]])
+        return _reply([piece async for piece in client.chat_stream(model, messages, **params)])
+
+
+# -- LangChain ------------------------------------------------------------------------------------
+
+
+def langchain_messages(messages: list[Message]) -> list[Any]:
+    """OpenAI dicts as LangChain messages; unknown roles become a generic ChatMessage."""
+    from langchain_core.messages import ChatMessage, convert_to_messages
+
+    known = {"user", "assistant", "system", "tool", "developer"}
+    out: list[Any] = []
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") not in known and "role" in message:
+            out.append(ChatMessage(role=str(message["role"]), content=message.get("content", "")))
+        else:
+            out.extend(convert_to_messages([message]))
+    return out
+
+
+def _chat_cnllm(model: str, options: dict) -> Any:
+    from langchain_cn_llm import ChatCNLLM
+
+    return ChatCNLLM(model=model, **options)
+
+
+def _langchain(
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool
+) -> Reply:
+    llm = _chat_cnllm(model, options)
+    try:
+        if not stream:
+            return _reply([str(llm.invoke(langchain_messages(messages), **params).content)])
+        return _reply([str(c.content) for c in llm.stream(langchain_messages(messages), **params)])
+    finally:
+        llm.close()
+
+
+async def _langchain_async(
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool
+) -> Reply:
+    llm = _chat_cnllm(model, options)
+    try:
+        lc_messages = langchain_messages(messages)
+        if not stream:
+            return _reply([str((await llm.ainvoke(lc_messages, **params)).content)])
+        return _reply([str(c.content) async for c in llm.astream(lc_messages, **params)])
+    finally:
+        await llm.aclose()
+
+
+# -- LlamaIndex -----------------------------------------------------------------------------------
+
+
+def llama_index_messages(messages: list[Message]) -> list[Any]:
+    """OpenAI dicts as LlamaIndex ChatMessages (role validated by LlamaIndex's MessageRole)."""
+    from llama_index.core.llms import ChatMessage
+
+    return [ChatMessage(role=m["role"], content=m.get("content")) for m in messages]
+
+
+def _cnllm(model: str, options: dict) -> Any:
+    from llama_index_cn_llm import CNLLM
+
+    return CNLLM(model=model, **options)
+
+
+def _llama_index(
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool
+) -> Reply:
+    llm = _cnllm(model, options)
+    try:
+        li_messages = llama_index_messages(messages)
+        if not stream:
+            return _reply([llm.chat(li_messages, **params).message.content or ""])
+        return _reply([r.delta or "" for r in llm.stream_chat(li_messages, **params)])
+    finally:
+        llm.close()
+
+
+async def _llama_index_async(
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool
+) -> Reply:
+    llm = _cnllm(model, options)
+    try:
+        li_messages = llama_index_messages(messages)
+        if not stream:
+            return _reply([(await llm.achat(li_messages, **params)).message.content or ""])
+        responses = await llm.astream_chat(li_messages, **params)
+        return _reply([r.delta or "" async for r in responses])
+    finally:
+        await llm.aclose()
+
+
+_RUNNERS: dict[tuple[str, bool], Callable[..., Any]] = {
+    ("sdk", False): _sdk,
+    ("sdk", True): _sdk_async,
+    ("langchain", False): _langchain,
+    ("langchain", True): _langchain_async,
+    ("llama_index", False): _llama_index,
+    ("llama_index", True): _llama_index_async,
+}
+
+SURFACES = [
+    Surface(framework, is_async, stream)
+    for framework in FRAMEWORKS
+    for is_async in (False, True)
+    for stream in (False, True)
+]
+STREAM_SURFACES = [s for s in SURFACES if s.stream]
+
+
+# -- what the process holds (Linux /proc; the suite runs on Linux CI) ----------------------------
+
+
+def open_fds() -> int:
+    """File descriptors this process holds open."""
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process."""
+    import os
+
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections from this machine to 127.0.0.1:`port` (client side)."""
+    count = 0
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].split(":")[1], 16)
+            if remote_port == port and fields[3] == "01":  # 01 = ESTABLISHED
+                count += 1
+    return count
