@@ -1,0 +1,107 @@
+"""Regenerate the provider table in docs/providers.md from providers.json (and the catalog).
+
+    python scripts/update_providers_doc.py           # rewrite the table in place
+    python scripts/update_providers_doc.py --check   # exit 1 if the table is out of date
+
+The table sits between ``<!-- providers:start -->`` and ``<!-- providers:end -->``; the prose
+around it is written by hand. Adding a preset to providers.json and running this script is all
+the page needs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from cn_llm_client.catalog import list_models
+from cn_llm_client.providers import Provider, get_provider, provider_names
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "providers.md"
+START, END = "<!-- providers:start -->", "<!-- providers:end -->"
+_BLOCK = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+
+_SWITCH = {
+    "enable_thinking": "`enable_thinking: true` (budget: `thinking_budget`)",
+    "thinking_type": '`thinking: {"type": "enabled"}`',
+    "chat_template_kwargs": '`chat_template_kwargs: {"enable_thinking": true}`',
+    "reasoning_effort": '`reasoning_effort: "medium"` (off: `"none"`)',
+}
+_HEADER = (
+    "Provider",
+    "Base URL",
+    "Key",
+    "`reasoning=True` is sent as",
+    "tool_choice",
+    "JSON output",
+    "Thinking needs streaming",
+    "Catalog models",
+)
+
+
+def _row(p: Provider) -> list[str]:
+    url = f"`{p.base_url}`" if p.base_url else "pass `base_url=`"
+    others = [f"{name}: `{u}`" for name, u in p.regions.items() if u != p.base_url]
+    if others:
+        url += " (" + "; ".join(others) + ")"
+    if p.api_key_env:
+        key = f"`{p.api_key_env}`"
+    else:
+        key = "optional" if not p.key_required else "required"
+    switch = _SWITCH.get(p.reasoning_switch or "", "per model (catalog)")
+    choice = (
+        "`auto`, `none`, `required`, a tool name"
+        if p.forced_tool_choice
+        else "`auto` only (forced → `auto`, warned)"
+    )
+    json = "`json_object`, `json_schema`" if p.json_schema else "`json_object` only"
+    stream = "open Qwen3: streamed and folded for you" if p.thinking_requires_stream else "no"
+    models = [m.id for m in list_models(p.name)]
+    shown = ", ".join(f"`{m}`" for m in models[:3]) + (
+        f" +{len(models) - 3}" if len(models) > 3 else ""
+    )
+    return [
+        f"`{p.name}`",
+        url,
+        key,
+        switch,
+        choice,
+        json,
+        stream,
+        shown or "any (your server's ids)",
+    ]
+
+
+def providers_markdown() -> str:
+    """The provider table, one row per preset, then each preset's notes."""
+    presets = [get_provider(name) for name in provider_names()]
+    lines = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+    lines += ["| " + " | ".join(_row(p)) + " |" for p in presets]
+    lines += ["", "Notes:", ""]
+    lines += [f"- `{p.name}`: {p.notes}" for p in presets]
+    return "\n".join(lines) + "\n"
+
+
+def with_providers_table(text: str) -> str:
+    """`text` with the block between the markers replaced by the current table."""
+    if len(_BLOCK.findall(text)) != 1:
+        raise ValueError(f"expected exactly one {START} ... {END} block")
+    return _BLOCK.sub(lambda _: f"{START}\n{providers_markdown()}{END}", text)
+
+
+def main(argv: list[str]) -> int:
+    text = DOC.read_text(encoding="utf-8")
+    updated = with_providers_table(text)
+    if "--check" in argv:
+        if updated != text:
+            print("out of date: docs/providers.md; run python scripts/update_providers_doc.py")
+            return 1
+        print("checked: docs/providers.md")
+        return 0
+    DOC.write_text(updated, encoding="utf-8")
+    print("updated: docs/providers.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,49 @@
+"""docs/providers.md: the generated table is current and the offline example runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from cn_llm_client.providers import get_provider, provider_names
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "providers.md"
+SCRIPT = ROOT / "scripts" / "update_providers_doc.py"
+
+
+def _table_rows() -> dict[str, list[str]]:
+    block = DOC.read_text(encoding="utf-8").split("<!-- providers:start -->")[1]
+    rows = [line for line in block.splitlines() if line.startswith("| `")]
+    return {row.split("`")[1]: [c.strip() for c in row.strip("|").split(" | ")] for row in rows}
+
+
+def test_table_is_generated_from_providers_json() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_preset_has_a_row_with_its_url_key_and_switch() -> None:
+    rows = _table_rows()
+    assert list(rows) == provider_names()
+    for name, cells in rows.items():
+        preset = get_provider(name)
+        assert (preset.base_url or "base_url=") in cells[1]
+        assert all(url in cells[1] for url in preset.regions.values())
+        assert (preset.api_key_env or "optional") in cells[2]
+    assert '`thinking: {"type": "enabled"}`' in rows["zhipu"][3]
+    assert "`auto` only" in rows["zhipu"][4]
+    assert "`json_object` only" in rows["deepseek"][5]
+    assert "folded" in rows["dashscope"][6]
+
+
+def test_offline_example_runs() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Testing against a provider offline")[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert code is not None
+    exec(compile(code.group(1), str(DOC), "exec"), {})  # asserts the zhipu spelling itself
