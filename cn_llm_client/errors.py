@@ -58,6 +58,7 @@ __all__ = [
     "ServerError",
     "StreamInterruptedError",
     "error_from_event",
+    "is_error_body",
     "parse_retry_after",
     "status_error",
 ]
@@ -224,6 +225,21 @@ _BY_CODE: dict[str, type[APIStatusError]] = {
     "resource_not_found": APIStatusError,
     "rate_limit_exceeded": RateLimitError,
     "rate_limit_error": RateLimitError,
+    # Zhipu (numeric strings, https://docs.z.ai/api-reference/api-code)
+    "1000": AuthenticationError,
+    "1001": AuthenticationError,
+    "1002": AuthenticationError,
+    "1003": AuthenticationError,
+    "1004": AuthenticationError,
+    "1113": InsufficientBalanceError,  # in arrears, sent as 429
+    "1211": ModelNotFoundError,  # sent as 400
+    "1220": PermissionDeniedError,
+    "1302": RateLimitError,
+    "1303": RateLimitError,
+    "1305": RateLimitError,
+    # SiliconFlow (top-level integer codes)
+    "20012": ModelNotFoundError,  # "Model does not exist", sent as 400
+    "30011": InsufficientBalanceError,  # sent as 403
 }
 
 # Error `type`s, used only when there is no status (error events inside a stream).
@@ -233,6 +249,11 @@ _BY_TYPE: dict[str, type[APIStatusError]] = {
     "permission_error": PermissionDeniedError,
     "rate_limit_error": RateLimitError,
     "not_found_error": ModelNotFoundError,
+    "notfounderror": ModelNotFoundError,  # vLLM
+    "invalid_authentication_error": AuthenticationError,  # Moonshot
+    "permission_denied_error": PermissionDeniedError,
+    "resource_not_found_error": ModelNotFoundError,
+    "rate_limit_reached_error": RateLimitError,
 }
 
 _TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.S | re.I)
@@ -244,13 +265,15 @@ def _error_class(status: int | None, code: str | None, type_: str | None) -> typ
     key = (code or "").lower()
     if key in _BY_CODE:
         return _BY_CODE[key]
+    if type_ == "exceeded_current_quota_error":  # Moonshot's empty balance, sent as 429
+        return InsufficientBalanceError
     if key.startswith("throttling"):  # DashScope: Throttling, Throttling.RateQuota, ...
         return RateLimitError
     if status is not None:
         if status in _BY_STATUS:
             return _BY_STATUS[status]
         return ServerError if status >= 500 else APIStatusError
-    return _BY_TYPE.get(type_ or "", ServerError)
+    return _BY_TYPE.get((type_ or "").lower(), ServerError)
 
 
 def _header(headers: Mapping[str, str], *names: str) -> str | None:
@@ -294,7 +317,8 @@ def _text(value: Any) -> str | None:
 
 
 def _fields(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """message/code/type/request_id out of an AIsa, DashScope, DeepSeek, OpenAI or vLLM error."""
+    """message/code/type/request_id out of an AIsa, DashScope, DeepSeek, OpenAI, Zhipu, Moonshot,
+    SiliconFlow, vLLM or Ollama error."""
     inner = obj.get("error", obj)
     if isinstance(inner, str):
         return {"message": inner, "code": _text(obj.get("code")), "type": None, "request_id": None}
@@ -307,6 +331,20 @@ def _fields(obj: Mapping[str, Any]) -> dict[str, Any]:
         "type": _text(inner.get("type")),
         "request_id": _text(inner.get("request_id") or obj.get("request_id")),
     }
+
+
+def is_error_body(obj: Mapping[str, Any]) -> bool:
+    """Whether a parsed body or stream event is an error rather than a (chunk of a) completion.
+
+    `{"error": ...}` (AIsa, OpenAI, DashScope, Zhipu, Ollama), vLLM's `{"object": "error", ...}`
+    and SiliconFlow's top-level `{"code", "message", "data"}`:
+
+    >>> is_error_body({"code": 20015, "message": "Length too long", "data": None})
+    True
+    """
+    if obj.get("error") or obj.get("object") == "error":
+        return True
+    return "choices" not in obj and "code" in obj and "message" in obj
 
 
 def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:

@@ -26,8 +26,10 @@ from cn_llm_client.errors import (
     ServerError,
     StreamInterruptedError,
     error_from_event,
+    is_error_body,
     status_error,
 )
+from cn_llm_client.testing._modes import MODES, error_body
 
 
 def body(obj: object) -> bytes:
@@ -200,3 +202,107 @@ def test_hierarchy() -> None:
         for name in errors.__all__
         if name[0].isupper()
     )
+
+
+# --------------------------------------------- the shapes of the other OpenAI-compatible servers
+
+
+def test_siliconflow_top_level_shape() -> None:
+    raw = {"code": 20015, "message": "Length of prompt exceeds the limit", "data": None}
+    error = status_error(400, body(raw), {})
+    assert type(error) is BadRequestError
+    assert (error.code, error.message) == ("20015", "Length of prompt exceeds the limit")
+    assert error.body == raw
+    # SiliconFlow answers an unknown model and an empty balance with 400 and 403
+    missing = {"code": 20012, "message": "Model does not exist. Please check it carefully."}
+    assert isinstance(status_error(400, body(missing), {}), ModelNotFoundError)
+    broke = {"code": 30011, "message": "Sorry, your account balance is insufficient", "data": None}
+    assert isinstance(status_error(403, body(broke), {}), InsufficientBalanceError)
+
+
+def test_vllm_object_error_shape() -> None:
+    raw = {
+        "object": "error",
+        "message": "The model `qwen3` does not exist.",
+        "type": "NotFoundError",
+        "param": None,
+        "code": 404,
+    }
+    error = status_error(404, body(raw), {})
+    assert isinstance(error, ModelNotFoundError)
+    assert (error.message, error.type) == ("The model `qwen3` does not exist.", "NotFoundError")
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (400, "1211", ModelNotFoundError),  # model does not exist
+        (429, "1113", InsufficientBalanceError),  # account in arrears
+        (401, "1002", AuthenticationError),  # invalid token
+        (400, "1220", PermissionDeniedError),  # no permission for this API
+        (429, "1302", RateLimitError),  # too much concurrency
+        (400, "1214", BadRequestError),  # invalid parameter
+    ],
+)
+def test_zhipu_numeric_string_codes(status: int, code: str, cls: type) -> None:
+    error = status_error(status, body({"error": {"code": code, "message": "模型不存在"}}), {})
+    assert type(error) is cls
+    assert (error.code, error.message, error.status_code) == (code, "模型不存在", status)
+    assert "\n" not in str(error) and code in str(error)
+
+
+def test_ollama_error_is_a_plain_string() -> None:
+    error = status_error(404, body({"error": "model 'qwen9' not found"}), {})
+    assert isinstance(error, ModelNotFoundError)
+    assert error.message == "model 'qwen9' not found" and error.code is None
+    error = status_error(500, body({"error": "model requires more system memory"}), {})
+    assert type(error) is ServerError and "more system memory" in str(error)
+
+
+_EXPECTED = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientBalanceError,
+    403: PermissionDeniedError,
+    404: ModelNotFoundError,
+    422: BadRequestError,
+    429: RateLimitError,
+    500: ServerError,
+    502: ServerError,
+    503: ServerError,
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_emulator_error_shape_maps_to_its_class(mode: str) -> None:
+    for status, cls in _EXPECTED.items():
+        raw = error_body(mode, status, "went wrong", request_id="req-1")
+        error = status_error(status, body(raw), {})
+        assert type(error) is cls, (mode, status, raw)
+        assert error.message == "went wrong"
+        assert error.status_code == status
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_emulator_error_shape_is_an_error_inside_a_stream(mode: str) -> None:
+    raw = error_body(mode, 404, "no such model")
+    assert is_error_body(raw)
+    error = error_from_event(raw, request_id="r-9")
+    assert isinstance(error, ModelNotFoundError), (mode, raw)
+    assert (error.message, error.request_id) == ("no such model", "r-9")
+
+
+def test_moonshot_types_name_the_class() -> None:
+    slow = error_from_event({"error": {"message": "m", "type": "rate_limit_reached_error"}})
+    assert isinstance(slow, RateLimitError)
+    # Moonshot reports an empty balance as 429 exceeded_current_quota_error: not a rate limit
+    quota = {"error": {"message": "suspended", "type": "exceeded_current_quota_error"}}
+    assert isinstance(status_error(429, body(quota), {}), InsufficientBalanceError)
+
+
+def test_is_error_body() -> None:
+    assert not is_error_body({"id": "c1", "choices": [], "usage": {"total_tokens": 3}})
+    assert not is_error_body({"choices": [{"delta": {"content": "hi"}}], "error": None})
+    assert is_error_body({"error": "boom"})
+    assert is_error_body({"object": "error", "message": "m", "code": 400})
+    assert is_error_body({"code": 50603, "message": "System is too busy now", "data": None})
