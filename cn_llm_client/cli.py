@@ -485,7 +485,7 @@ def _tour(client: CNLLMClient) -> int:
 
     step("LangChain (langchain_cn_llm.ChatCNLLM)")
     _langchain_step(client, out)
-    step("LlamaIndex (llama_index_cn_llm.CNLLM)")
+    step("LlamaIndex query engine (llama_index_cn_llm.CNLLM)")
     _llama_index_step(client, out)
     return 0
 
@@ -507,13 +507,23 @@ def _langchain_step(client: CNLLMClient, out: TextIO) -> None:
 
 
 def _llama_index_step(client: CNLLMClient, out: TextIO) -> None:
+    """A query engine over two tiny documents (MockEmbedding: the demo needs no embedding API)."""
     try:
+        from llama_index.core import Document, VectorStoreIndex
+        from llama_index.core.embeddings import MockEmbedding
+
         from llama_index_cn_llm import CNLLM  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         out.write(f"skipped: the LlamaIndex extra is not importable ({exc}).\n")
         return
+    docs = [
+        Document(text="龙井茶产自杭州西湖，是中国十大名茶之一。"),
+        Document(text="大熊猫主要生活在四川、陕西和甘肃的山区。"),
+    ]
+    index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
     llm = CNLLM(model="deepseek-v3", **_adapter_args(client))
-    out.write(str(llm.complete("Say hello in Chinese.")) + "\n")
+    engine = index.as_query_engine(llm=llm, similarity_top_k=1)
+    out.write(str(engine.query("龙井茶产自哪里？")) + "\n")
 
 
 def _adapter_args(client: CNLLMClient) -> dict[str, Any]:
