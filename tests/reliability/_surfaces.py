@@ -25,6 +25,7 @@ __all__ = [
     "Reply",
     "Surface",
     "connections_to",
+    "count_requests",
     "open_fds",
     "rss_bytes",
 ]
@@ -158,9 +159,20 @@ async def _langchain_async(
 
 def llama_index_messages(messages: list[Message]) -> list[Any]:
     """OpenAI dicts as LlamaIndex ChatMessages (role validated by LlamaIndex's MessageRole)."""
-    from llama_index.core.llms import ChatMessage
+    from llama_index.core.llms import ChatMessage, ImageBlock, TextBlock
 
-    return [ChatMessage(role=m["role"], content=m.get("content")) for m in messages]
+    def block(part: dict[str, Any]) -> Any:
+        if part["type"] == "text":
+            return TextBlock(text=part["text"])
+        url = part["image_url"]["url"]
+        return ImageBlock(url=url) if url.startswith("http") else ImageBlock(path=url)
+
+    return [
+        ChatMessage(role=m["role"], blocks=[block(p) for p in m["content"]])
+        if isinstance(m.get("content"), list)
+        else ChatMessage(role=m["role"], content=m.get("content"))
+        for m in messages
+    ]
 
 
 def _cnllm(model: str, options: dict) -> Any:
@@ -242,3 +254,8 @@ def connections_to(port: int) -> int:
             if remote_port == port and fields[3] == "01":  # 01 = ESTABLISHED
                 count += 1
     return count
+
+
+def count_requests(request: Any, gateway: Any) -> None:
+    """Record the requests a gateway saw as the test's `emulator_requests` property (the report)."""
+    request.node.user_properties.append(("emulator_requests", len(gateway.requests)))

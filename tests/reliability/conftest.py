@@ -20,6 +20,7 @@ import pytest
 from cn_llm_client.testing import FakeGateway
 
 sys.path.insert(0, str(Path(__file__).parent))  # `from _surfaces import ...` in the test modules
+from _surfaces import count_requests  # noqa: E402
 
 _RESULTS: list[dict[str, Any]] = []
 
@@ -35,12 +36,7 @@ def gw(gw_module: FakeGateway, request: pytest.FixtureRequest) -> Iterator[FakeG
     """The module's gateway, reset; its request count is recorded after the test."""
     gw_module.reset()
     yield gw_module
-    request.node.user_properties.append(("emulator_requests", len(gw_module.requests)))
-
-
-def count_requests(request: pytest.FixtureRequest, gateway: FakeGateway) -> None:
-    """Record the requests of a gateway a test made itself (load tests, security)."""
-    request.node.user_properties.append(("emulator_requests", len(gateway.requests)))
+    count_requests(request, gw_module)
 
 
 @pytest.hookimpl(hookwrapper=True)
