@@ -8,6 +8,9 @@
     '你好'
 
 Linear: pieces are kept in lists and joined once, in `completion()`. Only choice 0 is folded.
+Reasoning sent as `reasoning` (newer vLLM, Ollama, OpenRouter) is renamed to `reasoning_content` in
+the chunk itself, so whoever reads the chunks sees one spelling; `normalize_reasoning` does the
+same for a non-stream completion.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["StreamAccumulator", "delta_of", "parse_tool_arguments"]
+__all__ = ["StreamAccumulator", "delta_of", "normalize_reasoning", "parse_tool_arguments"]
 
 
 class _ToolCall:
@@ -74,27 +77,28 @@ class StreamAccumulator:
         if usage:
             self.usage = usage
         for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) == 0:
-                self._add_choice(choice)
-
-    def _add_choice(self, choice: Mapping[str, Any]) -> None:
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
-        delta = choice.get("delta")
-        if not delta:
-            return
-        content = delta.get("content")
-        if content is not None:
-            self._saw_content = True
-            if content:
-                self._content.append(content)
-        reasoning = delta.get("reasoning_content")
-        if reasoning is None:
-            reasoning = delta.get("reasoning")  # vLLM and OpenRouter spelling
-        if reasoning:
-            self._reasoning.append(reasoning)
-        for fragment in delta.get("tool_calls") or ():
-            self._add_tool_fragment(fragment)
+            if choice.get("index", 0) != 0:
+                continue
+            # Inlined: this runs once per chunk of every stream.
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+            delta = choice.get("delta")
+            if not delta:
+                continue
+            content = delta.get("content")
+            if content is not None:
+                self._saw_content = True
+                if content:
+                    self._content.append(content)
+            reasoning = delta.get("reasoning_content")
+            if reasoning is None and "reasoning" in delta:
+                reasoning = _rename_reasoning(delta)
+            if reasoning:
+                self._reasoning.append(reasoning)
+            tool_calls = delta.get("tool_calls")
+            if tool_calls:
+                for fragment in tool_calls:
+                    self._add_tool_fragment(fragment)
 
     def _add_tool_fragment(self, fragment: Mapping[str, Any]) -> None:
         index = fragment.get("index", 0)
@@ -140,6 +144,34 @@ class StreamAccumulator:
         if self.usage is not None:
             result["usage"] = self.usage
         return result
+
+
+def _rename_reasoning(obj: dict[str, Any]) -> str | None:
+    """Move a text `reasoning` to `reasoning_content` in place; returns the text."""
+    value = obj["reasoning"]
+    if value is not None and not isinstance(value, str):
+        return None  # not the plain-text field we know: leave it alone
+    del obj["reasoning"]
+    if value is not None:
+        obj["reasoning_content"] = value
+    return value
+
+
+def normalize_reasoning(completion: dict[str, Any]) -> dict[str, Any]:
+    """Rename each message's `reasoning` to `reasoning_content` (in place) and return `completion`.
+
+    >>> normalize_reasoning({"choices": [{"message": {"content": "4", "reasoning": "2+2"}}]})
+    {'choices': [{'message': {'content': '4', 'reasoning_content': '2+2'}}]}
+    """
+    for choice in completion.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if (
+            isinstance(message, dict)
+            and "reasoning" in message
+            and message.get("reasoning_content") is None
+        ):
+            _rename_reasoning(message)
+    return completion
 
 
 def delta_of(chunk: Mapping[str, Any]) -> dict[str, Any] | None:

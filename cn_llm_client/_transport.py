@@ -28,7 +28,7 @@ import httpx
 import orjson
 
 from cn_llm_client._sse import ServerSentEvent, SSEDecoder
-from cn_llm_client._stream import StreamAccumulator
+from cn_llm_client._stream import StreamAccumulator, normalize_reasoning
 from cn_llm_client.errors import (
     APIConnectionError,
     APIStatusError,
@@ -40,6 +40,7 @@ from cn_llm_client.errors import (
     ProtocolError,
     StreamInterruptedError,
     error_from_event,
+    is_error_body,
     status_error,
 )
 
@@ -198,10 +199,12 @@ class _Core:
                 request_id=request_id,
                 body=shown,
             )
-        if data.get("error"):  # a few gateways answer 200 with an error body
+        if is_error_body(data):  # a few gateways answer 200 with an error body
             raise error_from_event(data, request_id=request_id)
         return APIResponse(
-            data, request_id or _text(data.get("request_id")), dict(response.headers)
+            normalize_reasoning(data),
+            request_id or _text(data.get("request_id")),
+            dict(response.headers),
         )
 
     def retry_delay(
@@ -258,11 +261,11 @@ class _Events:
         self.done = False
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return self._chunks(self.decoder.feed(data))
+        return self._chunks(self.decoder.feed_raw(data))
 
     def finish(self) -> list[dict[str, Any]]:
         """The last chunks at EOF; raises StreamInterruptedError if [DONE] never came."""
-        chunks = self._chunks(self.decoder.flush())
+        chunks = self._chunks(self.decoder.flush_raw())
         if not self.done:
             raise StreamInterruptedError(
                 f"The stream from {self.host} ended without [DONE]",
@@ -271,11 +274,16 @@ class _Events:
             )
         return chunks
 
-    def _chunks(self, events: list[ServerSentEvent]) -> list[dict[str, Any]]:
+    def _chunks(self, events: list[bytes | ServerSentEvent]) -> list[dict[str, Any]]:
+        # The hot path of every stream: unnamed events arrive as bytes and go straight to orjson.
         chunks: list[dict[str, Any]] = []
+        add = self.accumulator.add
         for event in events:
-            data = event.data
-            if data == "[DONE]":
+            if isinstance(event, bytes):
+                data, name = event, None
+            else:
+                data, name = event.data.encode(), event.event
+            if data == b"[DONE]":
                 self.done = True
                 break
             try:
@@ -284,18 +292,21 @@ class _Events:
                 if not data.strip():
                     continue
                 chunk = None
-            if not isinstance(chunk, dict):
+            if type(chunk) is not dict:
+                shown = data[:200].decode("utf-8", "replace")
                 raise ProtocolError(
-                    f"Malformed stream event from {self.host}: {data[:200]}",
+                    f"Malformed stream event from {self.host}: {shown}",
                     request_id=self.request_id,
-                    body=data[:200],
+                    body=shown,
                     partial=self.accumulator.completion(),
                 )
-            if chunk.get("error") or event.event == "error":
+            if name == "error" or (
+                ("error" in chunk or "choices" not in chunk) and is_error_body(chunk)
+            ):
                 error = error_from_event(chunk, request_id=self.request_id)
                 error.partial = self.accumulator.completion()
                 raise error
-            self.accumulator.add(chunk)
+            add(chunk)
             chunks.append(chunk)
         return chunks
 

@@ -8,7 +8,12 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cn_llm_client._stream import StreamAccumulator, delta_of, parse_tool_arguments
+from cn_llm_client._stream import (
+    StreamAccumulator,
+    delta_of,
+    normalize_reasoning,
+    parse_tool_arguments,
+)
 
 
 def _pieces(text: str, cuts: list[int]) -> list[str]:
@@ -170,3 +175,32 @@ def test_fold_is_linear() -> None:
     text = acc.completion()["choices"][0]["message"]["content"]
     assert len(text) == 100_000
     assert time.perf_counter() - started < 2.0  # generous; quadratic joining would take far longer
+
+
+def test_reasoning_spelled_reasoning_is_renamed_to_reasoning_content() -> None:
+    """Newer vLLM and Ollama send `reasoning`; consumers of the chunks see one spelling."""
+    first = {"id": "c1", "choices": [{"index": 0, "delta": {"reasoning": "想"}}]}
+    second = {"choices": [{"index": 0, "delta": {"reasoning": "一想", "content": None}}]}
+    both = {"choices": [{"index": 0, "delta": {"reasoning_content": "。", "reasoning": "。"}}]}
+    acc = StreamAccumulator()
+    for chunk in (first, second, both):
+        acc.add(chunk)
+    assert delta_of(first) == {"reasoning_content": "想"}
+    assert delta_of(second) == {"reasoning_content": "一想", "content": None}
+    assert acc.completion()["choices"][0]["message"]["reasoning_content"] == "想一想。"
+
+
+def test_normalize_reasoning_in_a_completion() -> None:
+    completion = {
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "4", "reasoning": "2+2"}},
+            {"index": 1, "message": {"role": "assistant", "content": "x", "reasoning": None}},
+        ]
+    }
+    assert normalize_reasoning(completion) is completion
+    messages = [choice["message"] for choice in completion["choices"]]
+    assert messages[0] == {"role": "assistant", "content": "4", "reasoning_content": "2+2"}
+    assert messages[1] == {"role": "assistant", "content": "x"}
+    kept = {"choices": [{"message": {"reasoning_content": "a", "reasoning": "a"}}]}
+    assert normalize_reasoning(kept)["choices"][0]["message"]["reasoning_content"] == "a"
+    assert normalize_reasoning({"object": "list", "data": []}) == {"object": "list", "data": []}

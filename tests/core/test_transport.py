@@ -17,6 +17,8 @@ from cn_llm_client.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    BadRequestError,
+    CNLLMError,
     ConfigurationError,
     InsufficientBalanceError,
     ModelNotFoundError,
@@ -240,7 +242,7 @@ def test_stream_yields_chunks_and_folds() -> None:
 def test_stream_without_done_keeps_partial() -> None:
     handler, _ = scripted(httpx.Response(200, content=sse(chunk("半"), done=False)))
     stream = mock(handler, max_retries=0).stream("/chat/completions", STREAM)
-    received = []
+    received: list[dict[str, Any]] = []
     with pytest.raises(StreamInterruptedError) as info:
         received.extend(stream)
     assert len(received) == 1
@@ -263,6 +265,61 @@ def test_stream_malformed_event_is_a_protocol_error_with_partial() -> None:
     with pytest.raises(ProtocolError) as info:
         list(mock(handler).stream("/chat/completions", STREAM))
     assert info.value.partial["choices"][0]["message"]["content"] == "a"  # type: ignore[index]
+
+
+def test_reasoning_field_is_normalised_in_bodies_and_chunks() -> None:
+    message = {"role": "assistant", "content": "4", "reasoning": "2+2=4"}
+    body = {**COMPLETION, "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+    handler, _ = scripted(httpx.Response(200, json=body))
+    got = mock(handler).post("/chat/completions", PAYLOAD).data["choices"][0]["message"]
+    assert got == {"role": "assistant", "content": "4", "reasoning_content": "2+2=4"}
+    think = {"id": "c1", "choices": [{"index": 0, "delta": {"reasoning": "嗯"}}]}
+    handler, _ = scripted(httpx.Response(200, content=sse(think, chunk("好"))))
+    with mock(handler).stream("/chat/completions", STREAM) as stream:
+        deltas = [c["choices"][0]["delta"] for c in stream]
+    assert deltas == [{"reasoning_content": "嗯"}, {"content": "好"}]
+    assert stream.completion()["choices"][0]["message"]["reasoning_content"] == "嗯"
+
+
+@pytest.mark.parametrize(
+    ("raw", "cls"),
+    [
+        ({"code": 20012, "message": "Model does not exist", "data": None}, ModelNotFoundError),
+        ({"object": "error", "message": "bad", "type": "x", "code": 400}, BadRequestError),
+        ({"error": "model 'x' not found"}, ServerError),
+    ],
+)
+def test_error_shapes_in_2xx_bodies_and_streams(raw: dict[str, Any], cls: type[CNLLMError]) -> None:
+    handler, _ = scripted(httpx.Response(200, json=raw))
+    with pytest.raises(cls):
+        mock(handler).post("/chat/completions", PAYLOAD)
+    handler, _ = scripted(httpx.Response(200, content=sse(chunk("a"), raw)))
+    with pytest.raises(cls) as info:
+        list(mock(handler).stream("/chat/completions", STREAM))
+    assert info.value.partial is not None
+    assert info.value.partial["choices"][0]["message"]["content"] == "a"
+
+
+def test_named_error_event_and_split_reads() -> None:
+    raw = b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"\xe4\xbd\xa0"}}]}\n\n'
+    raw += b'event: error\ndata: {"message": "overloaded", "code": 503}\n\n'
+    reads = [raw[i : i + 7] for i in range(0, len(raw), 7)]  # cuts inside the UTF-8 character
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_Reads(reads))
+
+    with pytest.raises(ServerError, match="overloaded") as info:
+        list(mock(handler, max_retries=0).stream("/chat/completions", STREAM))
+    assert info.value.status_code == 503
+    assert info.value.partial["choices"][0]["message"]["content"] == "你"  # type: ignore[index]
+
+
+class _Reads(httpx.SyncByteStream):
+    def __init__(self, reads: list[bytes]) -> None:
+        self.reads = reads
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.reads)
 
 
 def test_stream_retried_only_before_first_event(delays: list[float]) -> None:
