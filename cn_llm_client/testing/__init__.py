@@ -10,34 +10,59 @@
 
 From another process: `python -m cn_llm_client.testing --port 8765 --latency 0.1` (prints its base
 URL), scripted with `POST /_emulator/faults` (see `Fault`), `GET /_emulator/requests`,
-`POST /_emulator/reset`. pytest gets the fixtures `fake_gateway` and `fake_gateway_session`.
+`GET /_emulator/stats`, `POST /_emulator/reset`. pytest gets the fixtures `fake_gateway` and
+`fake_gateway_session`.
+
+Concurrency, for load tests: every recorded request has `arrived` and `completed`
+(`time.monotonic()` in the gateway's process; `completed` is None until its last byte is written);
+`gw.in_flight` is the number of API requests being handled now and `gw.max_in_flight` the peak
+(a stream counts until its last byte); `gw.reset()` sets the peak back to the current count.
+`GET /_emulator/stats` returns `{"in_flight", "max_in_flight", "requests", "max_concurrency"}`.
+`max_concurrency=N` (`--max-concurrency N`; off by default) emulates AIsa's per-key concurrency
+limit (5 / 20 / 50 by plan): a request arriving while N requests with the same Authorization
+header are open is answered 429 `rate_limit_exceeded` with `Retry-After: 1`.
+`stop()` cancels and awaits the handlers still open (stalled streams) before closing its loop.
 
 Endpoints: `POST /v1/chat/completions` (stream and not), `GET /v1/models` (the catalog's models
 for the mode). `Authorization: Bearer <api_key>` is required unless `api_key=None` or the mode is
 local (ollama, vllm); otherwise 401 `missing_api_key` / `invalid_api_key`. A model the catalog does
 not list for the mode is a 404 (`unknown_model`; `ModelNotFound` in dashscope mode); the
-`models=` argument adds ids.
+`models=` argument adds ids. The 404 message names up to three valid ids, closest first (in
+deepseek mode `deepseek-v3` is unknown, as on the real DeepSeek API: "... Valid model ids
+include: deepseek-chat, deepseek-reasoner.").
 
 How the emulated models answer (the same request always gets the same answer):
 - Text: `"[<model>] <last user text>"`, or `"[<model>] 收到：<text>"` when the text has Chinese.
+  A message's text is its string content, or its text parts joined by one space (image parts
+  add nothing).
   `answer_chars=N` (gateway argument, `--answer-chars`, or the request field
   `emulator_answer_chars`) answers N Chinese characters instead, streamed two per chunk.
 - Tokens: one per CJK character, one per four other characters; `prompt_tokens` counts every
   message (+4 each) and the tool definitions. An answer over `max_tokens` is cut,
   `finish_reason="length"`.
-- Reasoning (`reasoning_content`, before the answer; `completion_tokens_details.reasoning_tokens`):
+- Reasoning (`reasoning_content`, before the answer; `completion_tokens_details.reasoning_tokens`;
+  modes ollama and vllm name it `reasoning` in messages and deltas, as newer servers do):
   models that always think (catalog `reasoning` without a switch, or ids with r1 / reasoner /
   thinking), models whose switch is on as the mode spells it (`enable_thinking`,
   `thinking: {"type": "enabled"}`, `chat_template_kwargs.enable_thinking`, ollama `think`; aisa
   accepts all), and open Qwen3 models unless switched off.
-- Tools: when `tools` are given, `tool_choice` is not "none" and the last message is from the
-  user, the answer is tool calls (`finish_reason="tool_calls"`): the function `tool_choice` names;
-  else every tool whose name appears in the user text when several do (unless
-  `parallel_tool_calls` is false); else the named or first tool. Arguments are an instance of
-  the tool's JSON schema (strings: the user text; numbers: its first number; enums: the first
-  value; booleans: true; arrays: one item). After tool results (last message role "tool") the
-  answer is `"[<model>] Tool results: <name> -> <content>; ..."`.
-- `response_format` json_object: `{"model", "answer"}`; json_schema: an instance of the schema.
+- Tools (`tools` given, `tool_choice` not "none"). A user turn is the last user message and
+  what follows it. A tool is *named* when its name appears in the last user text as a whole
+  identifier (not inside a longer `[A-Za-z0-9_]` name). Each named tool is called once per user
+  turn, in the order the text names them: when the last message is from the user or a tool,
+  the named tools not yet called in this turn are called (`finish_reason="tool_calls"`), all in
+  one assistant turn, or only the next one with `parallel_tool_calls: false`. When no tool is
+  named, the first tool is called once, on the user message. A `tool_choice` naming a function
+  calls it once, on the user message. Otherwise, after tool results (last message role "tool")
+  the answer is `"[<model>] Tool results: <name> -> <content>; ..."`, every result of this user
+  turn in order. So "First get_time, then get_weather" with `parallel_tool_calls: false` takes
+  two tool rounds, then answers. Arguments are an instance of the tool's JSON schema (strings:
+  the user text; numbers: its first number; enums: the first value; booleans: true; arrays: one
+  item).
+- `response_format` json_object: when the user text names keys in quotes or backticks
+  (`'setup'`, `"name"`, `` `punchline` ``: identifiers), an object with exactly those keys, in
+  order, each value `"<key>: <user text>"`; otherwise `{"model", "answer"}`. json_schema: an
+  instance of the schema.
 - Images (`image_url` parts): only for vision models, else 400; data URLs must be
   `data:image/...;base64,` with valid base64 and at most 10485760 bytes.
 - usage on every answer; aisa mode adds `cost` (catalog prices, else $1/$4 per 1M tokens) and

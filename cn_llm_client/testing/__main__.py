@@ -1,6 +1,7 @@
 """Run the offline gateway in its own process until killed.
 
     python -m cn_llm_client.testing --port 8765 --latency 0.1 [--mode deepseek] [--answer-chars 20000]
+        [--max-concurrency 5]
 
 It prints its base URL on the first line of stdout. `cn-llm serve-fake` calls `main()`.
 """
@@ -28,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", choices=MODES, default="aisa")
     parser.add_argument("--api-key", default="test-key", help='the key it expects; "" accepts any')
     parser.add_argument("--answer-chars", type=int, default=None, help="long Chinese answers")
+    parser.add_argument(
+        "--max-concurrency", type=int, default=None, help="429 past N open requests per key"
+    )
     args = parser.parse_args(argv)
 
     from .gateway import FakeGateway
@@ -39,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         host=args.host,
         answer_chars=args.answer_chars,
+        max_concurrency=args.max_concurrency,
     )
     with gateway:
         print(gateway.base_url, flush=True)

@@ -33,6 +33,7 @@ _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 _REASONING_NAME = re.compile(r"(^|[-_/:])r1([-_.:]|$)|reasoner|thinking|qwq", re.IGNORECASE)
 _LONG_TEXT = "模拟网关正在生成一段很长的中文回答，用于测试流式输出。"
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_QUOTED_KEY = re.compile(r"""(['"`])([A-Za-z_][\w-]*)\1""")  # 'setup', "name", `punchline`
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def message_text(message: dict[str, Any]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        texts = (p.get("text") for p in content if isinstance(p, dict))
+        return " ".join(text for text in texts if isinstance(text, str))
     return ""
 
 
@@ -289,12 +291,14 @@ def answer(
     if thinking:
         reasoning = f"思考：用户说「{text}」，我来复述。" if chinese else f"Thinking about: {text}"
     last_role = messages[-1].get("role")
+    turn = _current_turn(messages)
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
-    if tools and body.get("tool_choice") != "none" and last_role == "user":
-        calls = _tool_calls(tools, body, text, call_id)
-        return Answer(None, reasoning, calls, "tool_calls")
+    if tools and body.get("tool_choice") != "none" and last_role in ("user", "tool"):
+        calls = _tool_calls(tools, body, text, turn, call_id)
+        if calls:
+            return Answer(None, reasoning, calls, "tool_calls")
     if last_role == "tool":
-        content = f"[{traits.id}] Tool results: " + "; ".join(_tool_results(messages))
+        content = f"[{traits.id}] Tool results: " + "; ".join(_tool_results(turn))
     elif answer_chars is not None:
         repeats = answer_chars // len(_LONG_TEXT) + 1
         content = (_LONG_TEXT * repeats)[:answer_chars]
@@ -313,24 +317,61 @@ def _structured(body: dict[str, Any], traits: Traits, text: str) -> str | None:
     response_format = body.get("response_format") or {}
     kind = response_format.get("type")
     if kind == "json_object":
-        return orjson.dumps({"model": traits.id, "answer": text}).decode()
+        keys = dict.fromkeys(match[2] for match in _QUOTED_KEY.finditer(text))
+        data = {key: f"{key}: {text}" for key in keys} or {"model": traits.id, "answer": text}
+        return orjson.dumps(data).decode()
     if kind == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {}
         return orjson.dumps(schema_instance(schema, text)).decode()
     return None
 
 
+def _current_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages after the last user message: this user turn's tool calls and results."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].get("role") == "user":
+            return messages[index + 1 :]
+    return messages
+
+
+def _named_tools(names: list[str], text: str) -> list[str]:
+    """The tool names that appear in `text` as whole identifiers, in the order they appear."""
+    positions = {}
+    for name in names:
+        found = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text)
+        if found:
+            positions[name] = found.start()
+    return sorted(positions, key=positions.__getitem__)
+
+
 def _tool_calls(
-    tools: list[dict[str, Any]], body: dict[str, Any], text: str, call_id: str
+    tools: list[dict[str, Any]],
+    body: dict[str, Any],
+    text: str,
+    turn: list[dict[str, Any]],
+    call_id: str,
 ) -> list[dict[str, Any]]:
-    functions = {t.get("function", {}).get("name"): t.get("function", {}) for t in tools}
+    """This round's calls: each named tool once per user turn (else the first tool, once)."""
+    functions: dict[Any, dict[str, Any]] = {
+        t.get("function", {}).get("name"): t.get("function", {}) for t in tools
+    }
+    called = {
+        (call.get("function") or {}).get("name")
+        for message in turn
+        for call in message.get("tool_calls") or []
+    }
     choice = body.get("tool_choice")
+    named = _named_tools([name for name in functions if name], text)
+    pending = [name for name in named if name not in called]
+    chosen: list[Any]
     if isinstance(choice, dict):
-        chosen = [(choice.get("function") or {}).get("name")]
+        chosen = [] if turn else [(choice.get("function") or {}).get("name")]
+    elif not named:
+        chosen = [] if turn else list(functions)[:1]
+    elif body.get("parallel_tool_calls") is False:
+        chosen = pending[:1]
     else:
-        named = [name for name in functions if name and name in text]
-        several = len(named) > 1 and body.get("parallel_tool_calls") is not False
-        chosen = named if several else (named or list(functions))[:1]
+        chosen = pending
     calls = []
     for index, name in enumerate(chosen):
         schema = functions.get(name, {}).get("parameters") or {"type": "object"}
@@ -345,18 +386,14 @@ def _tool_calls(
     return calls
 
 
-def _tool_results(messages: list[dict[str, Any]]) -> list[str]:
+def _tool_results(turn: list[dict[str, Any]]) -> list[str]:
     names = {
         call.get("id"): (call.get("function") or {}).get("name", "tool")
-        for m in messages
+        for m in turn
         for call in m.get("tool_calls") or []
     }
-    tail: list[dict[str, Any]] = []
-    for message in reversed(messages):
-        if message.get("role") != "tool":
-            break
-        tail.insert(0, message)
-    return [f"{names.get(m.get('tool_call_id'), 'tool')} -> {message_text(m)}" for m in tail]
+    results = [m for m in turn if m.get("role") == "tool"]
+    return [f"{names.get(m.get('tool_call_id'), 'tool')} -> {message_text(m)}" for m in results]
 
 
 def _truncate(text: str, max_tokens: int) -> str:

@@ -11,12 +11,14 @@ chunked streaming, and holds a thousand concurrent streams on two cores.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import itertools
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -47,14 +49,33 @@ _REQUESTS_PER_MINUTE = 600
 _TOKENS_PER_MINUTE = 600_000
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
-    """One request as the gateway saw it; the Authorization header reads "REDACTED"."""
+    """One request as the gateway saw it; the Authorization header reads "REDACTED".
+
+    `arrived` and `completed` are `time.monotonic()` readings in the gateway's process: when the
+    request came in and when its last byte was written (None while it is still being answered).
+    """
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
+    arrived: float = field(default=0.0, compare=False)
+    completed: float | None = field(default=None, compare=False)
+
+
+@dataclass
+class _Visit:
+    """One API request while it is being handled."""
+
+    arrived: float
+    key: str | None = None  # the API key holding a concurrency slot for this request
+    over_limit: bool = False
+    record: RecordedRequest | None = None
+
+
+_Handler = Callable[[web.Request, _Visit], Awaitable[web.StreamResponse]]
 
 
 class FakeGateway:
@@ -64,7 +85,11 @@ class FakeGateway:
     `api_key=None` (and the local modes ollama / vllm) accept any request; `latency` is waited
     before every response; `answer_chars` makes every plain answer that many Chinese characters;
     `credits` is the balance `usage.credits_remaining` counts down (402 once spent);
-    `models` adds ids to the ones the catalog lists for `mode`.
+    `models` adds ids to the ones the catalog lists for `mode`; `max_concurrency=N` answers 429
+    `rate_limit_exceeded` (Retry-After: 1) to a key's request while N of its requests are open.
+
+    `in_flight` / `max_in_flight` count the API requests being handled now / at the peak
+    (a stream counts until its last byte); `reset()` sets the peak back to the current count.
     """
 
     def __init__(
@@ -78,9 +103,12 @@ class FakeGateway:
         answer_chars: int | None = None,
         credits: float = 100.0,
         models: Iterable[str] = (),
+        max_concurrency: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1 (or None for no limit)")
         self.latency = latency
         self.mode = mode
         self.api_key = api_key
@@ -88,6 +116,7 @@ class FakeGateway:
         self.port = port
         self.answer_chars = answer_chars
         self.initial_credits = credits
+        self.max_concurrency = max_concurrency
         self._models = known_models(mode)
         self._models.update({m: Traits.from_name(m) for m in models if m not in self._models})
         self._faults = FaultQueue()
@@ -95,6 +124,9 @@ class FakeGateway:
         self._sequence = itertools.count(1)
         self._credits = credits
         self._window = (0, 0, 0)  # minute, requests, tokens
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._open_per_key: Counter[str] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -110,15 +142,36 @@ class FakeGateway:
         """The requests seen so far (control endpoints excluded), oldest first."""
         return list(self._requests)
 
+    @property
+    def in_flight(self) -> int:
+        """API requests being handled right now (streams until their last byte)."""
+        return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most API requests handled at the same time since start or `reset()`."""
+        return self._max_in_flight
+
+    def stats(self) -> dict[str, Any]:
+        """Concurrency figures, as `GET /_emulator/stats` reports them to other processes."""
+        return {
+            "in_flight": self._in_flight,
+            "max_in_flight": self._max_in_flight,
+            "requests": len(self._requests),
+            "max_concurrency": self.max_concurrency,
+        }
+
     def push(self, *faults: Fault) -> None:
         """Queue faults for the next requests (see `Fault`)."""
         self._faults.push(*faults)
 
     def reset(self) -> None:
-        """Forget requests and queued faults; refill the credits."""
+        """Forget requests (and their timings) and queued faults; refill the credits; set
+        `max_in_flight` back to the requests open now."""
         self._requests.clear()
         self._faults.clear()
         self._credits = self.initial_credits
+        self._max_in_flight = self._in_flight
 
     def start(self) -> FakeGateway:
         if self._thread is not None:
@@ -138,8 +191,8 @@ class FakeGateway:
     def stop(self) -> None:
         if self._thread is None or self._loop is None or self._runner is None:
             return
-        cleanup = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-        cleanup.result(timeout=10)
+        shutdown = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        shutdown.result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._thread = None
@@ -183,14 +236,26 @@ class FakeGateway:
         finally:
             loop.close()
 
+    async def _shutdown(self) -> None:
+        """Close the server, then cancel and await the handlers still open (stalled streams),
+        so that no task is left pending when the loop closes."""
+        assert self._runner is not None
+        await self._runner.cleanup()
+        current = asyncio.current_task()
+        open_tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in open_tasks:
+            task.cancel()
+        await asyncio.gather(*open_tasks, return_exceptions=True)
+
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", self._list_models)
+        app.router.add_post("/v1/chat/completions", self._observed(self._chat))
+        app.router.add_get("/v1/models", self._observed(self._list_models))
         app.router.add_post("/_emulator/faults", self._control_push)
         app.router.add_delete("/_emulator/faults", self._control_clear)
         app.router.add_get("/_emulator/requests", self._control_requests)
         app.router.add_post("/_emulator/reset", self._control_reset)
+        app.router.add_get("/_emulator/stats", self._control_stats)
         app.router.add_route("*", "/{tail:.*}", self._unknown_endpoint)
         return app
 
@@ -217,10 +282,51 @@ class FakeGateway:
         self.reset()
         return web.json_response({"reset": True})
 
+    async def _control_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    # -- concurrency ------------------------------------------------------------------------
+
+    def _observed(
+        self, handler: _Handler
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """`handler` with its request counted in flight until the response's last byte."""
+
+        async def observed(request: web.Request) -> web.StreamResponse:
+            visit = _Visit(arrived=time.monotonic())
+            self._admit(request, visit)
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            try:
+                response = await handler(request, visit)
+                if not response.prepared:  # send it here, so that completion is the last byte
+                    await response.prepare(request)
+                    await response.write_eof()
+                return response
+            finally:
+                self._in_flight -= 1
+                if visit.key is not None:
+                    self._open_per_key[visit.key] -= 1
+                if visit.record is not None:
+                    visit.record.completed = time.monotonic()
+
+        return observed
+
+    def _admit(self, request: web.Request, visit: _Visit) -> None:
+        """Take one of the key's `max_concurrency` slots, or mark the request over the limit."""
+        if self.max_concurrency is None:
+            return
+        key = request.headers.get("Authorization", "")
+        if self._open_per_key[key] >= self.max_concurrency:
+            visit.over_limit = True
+            return
+        self._open_per_key[key] += 1
+        visit.key = key
+
     # -- the API ----------------------------------------------------------------------------
 
-    async def _list_models(self, request: web.Request) -> web.StreamResponse:
-        rid, fault, early = await self._begin(request, None)
+    async def _list_models(self, request: web.Request, visit: _Visit) -> web.StreamResponse:
+        rid, fault, early = await self._begin(request, None, visit)
         if early is not None:
             return early
         data = [
@@ -234,13 +340,13 @@ class FakeGateway:
         message = f"Unknown endpoint {request.method} {request.path}"
         return self._error(404, message, rid, code="unknown_endpoint")
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _chat(self, request: web.Request, visit: _Visit) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None
-        rid, fault, early = await self._begin(request, body)
+        rid, fault, early = await self._begin(request, body, visit)
         if early is not None:
             return early
         if not isinstance(body, dict):
@@ -277,14 +383,21 @@ class FakeGateway:
         )
 
     async def _begin(
-        self, request: web.Request, body: Any
+        self, request: web.Request, body: Any, visit: _Visit
     ) -> tuple[str, Fault | None, web.StreamResponse | None]:
-        """Record the request, wait, apply an early fault, check the key."""
+        """Record the request, refuse it over the concurrency limit, wait, apply an early fault,
+        check the key."""
         headers = {k.lower(): v for k, v in request.headers.items()}
         if "authorization" in headers:
             headers["authorization"] = "REDACTED"
-        self._requests.append(RecordedRequest(request.method, request.path, headers, body))
+        visit.record = RecordedRequest(request.method, request.path, headers, body, visit.arrived)
+        self._requests.append(visit.record)
         rid = self._request_id()
+        if visit.over_limit:
+            message = f"Too many concurrent requests for this key (limit {self.max_concurrency})."
+            body_429 = error_body(self.mode, 429, message, request_id=rid)
+            extra = {"Retry-After": "1"}
+            return rid, None, self._raw(429, orjson.dumps(body_429), "application/json", rid, extra)
         fault = self._faults.take()
         delay = self.latency + (fault.seconds if fault and fault.kind == "slow" else 0.0)
         if delay > 0:
@@ -321,9 +434,15 @@ class FakeGateway:
             message = f"The model `{model}` does not exist or you do not have access to it."
         else:
             message = f"Model '{model}' is not available"
-        return self._error(404, message, rid)
+        closest = difflib.get_close_matches(model, list(self._models), n=3, cutoff=0.0)
+        return self._error(404, f"{message}. Valid model ids include: {', '.join(closest)}.", rid)
 
     # -- building responses -----------------------------------------------------------------
+
+    @property
+    def _reasoning_field(self) -> str:
+        """Newer vLLM and Ollama name it `reasoning`; DeepSeek and the rest `reasoning_content`."""
+        return "reasoning" if self.mode in LOCAL_MODES else "reasoning_content"
 
     def _request_id(self) -> str:
         return f"req_emu_{next(self._sequence):08d}"
@@ -418,7 +537,7 @@ class FakeGateway:
     ) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.reasoning is not None:
-            message["reasoning_content"] = reply.reasoning
+            message[self._reasoning_field] = reply.reasoning
         if reply.tool_calls:
             message["tool_calls"] = reply.tool_calls
         choice = {
@@ -452,7 +571,7 @@ class FakeGateway:
 
         yield event({"role": "assistant", "content": ""})
         for piece in _PIECES.findall(reply.reasoning or ""):
-            yield event({"reasoning_content": piece})
+            yield event({self._reasoning_field: piece})
         for piece in _PIECES.findall(reply.content or ""):
             yield event({"content": piece})
         for number, call in enumerate(reply.tool_calls):

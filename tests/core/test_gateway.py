@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
+import logging
 import subprocess
 import sys
 import time
@@ -62,7 +64,10 @@ def stream_events(gw: FakeGateway, body: dict[str, Any]) -> tuple[list[Any], byt
 
 def fold(events: list[Any]) -> dict[str, Any]:
     """A minimal fold of stream chunks, enough to compare with the non-stream answer."""
-    content, reasoning, calls, finish = [], [], {}, None
+    content: list[str] = []
+    reasoning: list[str] = []
+    calls: dict[str, dict[str, Any]] = {}
+    finish = None
     for event in events:
         for choice in event.get("choices", []) if isinstance(event, dict) else []:
             delta = choice["delta"]
@@ -158,6 +163,18 @@ def test_keyless_gateways_accept_any_request(options: dict[str, Any]) -> None:
         assert post(gw, {"model": model, "messages": HELLO}, headers={}).status_code == 200
 
 
+def test_unknown_model_404_lists_valid_ids() -> None:
+    with FakeGateway(mode="deepseek") as gw:
+        response = post(gw, {"model": "deepseek-v3", "messages": HELLO})
+        assert response.status_code == 404
+        message = response.json()["error"]["message"]
+        assert "'deepseek-v3'" in message
+        assert "deepseek-chat" in message and "deepseek-reasoner" in message
+        added = FakeGateway(mode="deepseek", models=["deepseek-v3"])
+    with added as gw:
+        assert post(gw, {"model": "deepseek-v3", "messages": HELLO}).status_code == 200
+
+
 def test_unknown_model_is_404_per_mode() -> None:
     with FakeGateway() as gw:
         response = post(gw, {"model": "qwen-nope", "messages": HELLO})
@@ -194,9 +211,22 @@ def test_reasoning_models_and_switches(gw: FakeGateway) -> None:
 def test_each_mode_reads_its_own_thinking_switch() -> None:
     with FakeGateway(mode="vllm") as gw:
         on = {"chat_template_kwargs": {"enable_thinking": True}}
-        assert chat(gw, "Qwen/Qwen3-8B", **on)["choices"][0]["message"]["reasoning_content"]
+        assert chat(gw, "Qwen/Qwen3-8B", **on)["choices"][0]["message"]["reasoning"]
         ignored = chat(gw, "Qwen/Qwen3-8B", enable_thinking=True)["choices"][0]["message"]
-        assert "reasoning_content" not in ignored
+        assert "reasoning" not in ignored and "reasoning_content" not in ignored
+
+
+@pytest.mark.parametrize(("mode", "model"), [("vllm", "Qwen/Qwen3-8B"), ("ollama", "qwen3:8b")])
+def test_local_servers_name_reasoning_reasoning(mode: str, model: str) -> None:
+    switch = {"chat_template_kwargs": {"enable_thinking": True}}
+    body = {"model": model, "messages": HELLO, **switch}
+    with FakeGateway(mode=mode) as gw:
+        message = chat(gw, model, HELLO, **switch)["choices"][0]["message"]
+        events, _ = stream_events(gw, body)
+    deltas = [c["delta"] for e in events if e != "[DONE]" for c in e["choices"]]
+    assert message["reasoning"].startswith("Thinking about") and "reasoning_content" not in message
+    assert "".join(d.get("reasoning", "") for d in deltas) == message["reasoning"]
+    assert not any("reasoning_content" in d for d in deltas)
 
 
 # -- tools ----------------------------------------------------------------------------------------
@@ -252,6 +282,58 @@ def test_answer_after_tool_results_quotes_them(gw: FakeGateway) -> None:
     assert "get_weather -> sunny, 21C" in message["content"]
 
 
+def call_names(message: dict[str, Any]) -> list[str]:
+    return [c["function"]["name"] for c in message.get("tool_calls") or []]
+
+
+def with_results(messages: list[dict[str, Any]], message: dict[str, Any]) -> list[dict[str, Any]]:
+    """`messages` + the assistant's tool-call turn + one result per call ("<name> result")."""
+    results = [
+        {"role": "tool", "tool_call_id": c["id"], "content": f"{c['function']['name']} result"}
+        for c in message["tool_calls"]
+    ]
+    return [*messages, message, *results]
+
+
+def test_named_tools_one_round_each_without_parallel_calls(gw: FakeGateway) -> None:
+    text = "First get_time, then get_weather for Paris"
+    messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
+    params = {"tools": [WEATHER, TIME], "parallel_tool_calls": False}
+    rounds = []
+    for _ in range(3):
+        message = chat(gw, "deepseek-r1", messages, **params)["choices"][0]["message"]
+        message.pop("reasoning_content")  # deepseek-r1 refuses it back
+        rounds.append(call_names(message))
+        if not message.get("tool_calls"):
+            break
+        messages = with_results(messages, message)
+    assert rounds == [["get_time"], ["get_weather"], []]  # in the order the text names them
+    assert message["content"] == (
+        "[deepseek-r1] Tool results: get_time -> get_time result; get_weather -> get_weather result"
+    )
+    again = [*messages, message, {"role": "user", "content": text}]
+    next_turn = chat(gw, "deepseek-r1", again, **params)["choices"][0]["message"]
+    assert call_names(next_turn) == ["get_time"]  # a new user turn calls them again
+
+
+def test_named_tools_in_one_parallel_round_then_the_answer(gw: FakeGateway) -> None:
+    messages = [{"role": "user", "content": "get_time and get_weather, please"}]
+    first = chat(gw, messages=messages, tools=[WEATHER, TIME])["choices"][0]["message"]
+    assert call_names(first) == ["get_time", "get_weather"]
+    final = chat(gw, messages=with_results(messages, first), tools=[WEATHER, TIME])
+    message = final["choices"][0]["message"]
+    assert "tool_calls" not in message and final["choices"][0]["finish_reason"] == "stop"
+    assert "get_time -> get_time result; get_weather -> get_weather result" in message["content"]
+
+
+def test_a_tool_is_named_only_by_its_whole_name(gw: FakeGateway) -> None:
+    search = {"type": "function", "function": {"name": "search", "parameters": {}}}
+    search_web = {"type": "function", "function": {"name": "search_web", "parameters": {}}}
+    messages = [{"role": "user", "content": "用search_web查一下"}]
+    message = chat(gw, messages=messages, tools=[search, search_web])["choices"][0]["message"]
+    assert call_names(message) == ["search_web"]
+
+
 # -- structured output ------------------------------------------------------------------------------
 
 
@@ -275,6 +357,15 @@ def test_json_object_and_json_schema(gw: FakeGateway) -> None:
     assert person.age == 150 and person.role == "admin" and len(person.friends) == 1
 
 
+def test_json_object_with_the_keys_the_text_names(gw: FakeGateway) -> None:
+    text = "Tell a joke as JSON with 'setup' and `punchline` keys"
+    messages = [{"role": "user", "content": text}]
+    content = chat(gw, messages=messages, response_format={"type": "json_object"})["choices"][0][
+        "message"
+    ]["content"]
+    assert orjson.loads(content) == {"setup": f"setup: {text}", "punchline": f"punchline: {text}"}
+
+
 # -- vision ---------------------------------------------------------------------------------------
 
 
@@ -288,7 +379,8 @@ def image_message(url: str) -> list[dict[str, Any]]:
 
 def test_images_only_for_vision_models_and_checked(gw: FakeGateway) -> None:
     png = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
-    assert post(gw, {"model": "qwen3-vl-plus", "messages": image_message(png)}).status_code == 200
+    seen = chat(gw, "qwen3-vl-plus", image_message(png))["choices"][0]["message"]["content"]
+    assert seen == "[qwen3-vl-plus] what is this"  # the image part adds no trailing space
     assert post(gw, {"model": "qwen3-max", "messages": image_message(png)}).status_code == 400
     for url in ("data:text/plain;base64,aGk=", "data:image/png;base64,!!!", "ftp://x/y.png"):
         assert (
@@ -310,7 +402,7 @@ def test_deepseek_reasoning_echo_rules(gw: FakeGateway) -> None:
     ]
     assert post(gw, {"model": "deepseek-r1", "messages": echoed}).status_code == 400
     call = {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
-    turn = [
+    turn: list[dict[str, Any]] = [
         {"role": "user", "content": "time?"},
         {"role": "assistant", "content": None, "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "c1", "content": "noon"},
@@ -595,6 +687,105 @@ async def test_200_concurrent_requests_and_streams() -> None:
     assert all(f"n{n}" in text for n, text in enumerate(texts))
     assert sum(text.endswith("data: [DONE]\n\n") for text in texts) == 100
     assert elapsed < 30  # generous sanity bound: 200 calls at 100 ms must not run one by one
+
+
+def open_stream(client: httpx.Client, gw: FakeGateway, key: str = "test-key") -> httpx.Response:
+    body = {"model": "qwen3-max", "messages": HELLO, "stream": True}
+    headers = {"Authorization": f"Bearer {key}"}
+    request = client.build_request(
+        "POST", f"{gw.base_url}/chat/completions", json=body, headers=headers
+    )
+    return client.send(request, stream=True)
+
+
+def wait_until_idle(gw: FakeGateway) -> None:
+    deadline = time.monotonic() + 10
+    while gw.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_in_flight_counts_a_stream_until_its_last_byte(gw: FakeGateway) -> None:
+    stats_url = gw.base_url.removesuffix("/v1") + "/_emulator/stats"
+    gw.push(Fault.stall(1.0, after_events=1))
+    with httpx.Client(timeout=30) as client:
+        response = open_stream(client, gw)
+        pieces = response.iter_raw()
+        next(pieces)  # the first event arrived; the stream now stalls
+        assert gw.in_flight == 1
+        assert httpx.get(stats_url).json()["in_flight"] == 1
+        rest = b"".join(pieces)
+        response.close()
+    assert rest.endswith(b"data: [DONE]\n\n")
+    wait_until_idle(gw)
+    (record,) = gw.requests
+    assert gw.in_flight == 0 and gw.max_in_flight == 1
+    assert record.completed is not None and record.completed - record.arrived >= 1.0
+    stats = httpx.get(stats_url).json()
+    assert stats == {"in_flight": 0, "max_in_flight": 1, "requests": 1, "max_concurrency": None}
+    gw.reset()
+    assert gw.max_in_flight == 0 and httpx.get(stats_url).json()["requests"] == 0
+
+
+async def test_max_in_flight_matches_the_recorded_timings() -> None:
+    with FakeGateway(latency=0.5) as gw:
+        async with httpx.AsyncClient(timeout=30, headers=AUTH) as client:
+            body = {"model": "qwen3-max", "messages": HELLO}
+            url = f"{gw.base_url}/chat/completions"
+            responses = await asyncio.gather(*(client.post(url, json=body) for _ in range(4)))
+        assert all(r.status_code == 200 for r in responses)
+        wait_until_idle(gw)
+        records = gw.requests
+    edges = sorted(
+        [(r.arrived, 1) for r in records] + [(r.completed or 0.0, -1) for r in records],
+        key=lambda edge: (edge[0], edge[1]),
+    )
+    overlap = peak = 0
+    for _, step in edges:
+        overlap += step
+        peak = max(peak, overlap)
+    assert gw.max_in_flight == peak >= 2  # 4 calls of 500 ms at once overlap
+    assert all(r.completed is not None and r.completed >= r.arrived + 0.5 for r in records)
+
+
+def test_max_concurrency_per_key_answers_429() -> None:
+    with FakeGateway(api_key=None, max_concurrency=1) as gw, httpx.Client(timeout=30) as client:
+        gw.push(Fault.stall(1.0, after_events=1))
+        held = open_stream(client, gw, key="key-a")
+        pieces = held.iter_raw()
+        next(pieces)  # key-a's one slot is taken by the stalled stream
+        refused = post(
+            gw, {"model": "qwen3-max", "messages": HELLO}, {"Authorization": "Bearer key-a"}
+        )
+        other = post(
+            gw, {"model": "qwen3-max", "messages": HELLO}, {"Authorization": "Bearer key-b"}
+        )
+        assert b"".join(pieces).endswith(b"data: [DONE]\n\n")
+        held.close()
+        wait_until_idle(gw)
+        again = post(
+            gw, {"model": "qwen3-max", "messages": HELLO}, {"Authorization": "Bearer key-a"}
+        )
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert other.status_code == 200 and again.status_code == 200
+    with pytest.raises(ValueError, match="max_concurrency"):
+        FakeGateway(max_concurrency=0)
+
+
+def test_stop_cancels_a_stalled_stream_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    gw = FakeGateway().start()
+    gw.push(Fault.stall(60, after_events=1))
+    with caplog.at_level(logging.ERROR, logger="asyncio"), httpx.Client(timeout=30) as client:
+        response = open_stream(client, gw)
+        next(response.iter_raw())
+        started = time.monotonic()
+        gw.stop()
+        stopped_in = time.monotonic() - started
+        response.close()
+        gc.collect()
+    assert stopped_in < 10  # not the 60 s stall
+    assert gw.in_flight == 0  # the handler was cancelled and ran to its end
+    assert "Task was destroyed" not in caplog.text
 
 
 def test_runs_in_its_own_process() -> None:
