@@ -43,7 +43,11 @@ ReasoningSwitch = Literal[
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """One catalog entry. Capabilities drive the request policies of `_payload.py`."""
+    """One catalog entry. Capabilities drive the request policies of `_payload.py`.
+
+    `family` is the vendor's model family (qwen, deepseek, kimi, glm, minimax), or family-line
+    for a specialised line (qwen-coder, qwen-vl, qwen-mt, qwen-omni, glm-vl), whoever serves it.
+    """
 
     id: str
     provider: str

@@ -120,6 +120,29 @@ def test_json_keys_are_all_known_fields() -> None:
         assert {"id", "provider", "family", "description"} <= set(entry)
 
 
+FAMILIES = {"qwen", "deepseek", "kimi", "glm", "minimax"}
+LINES = {"coder", "vl", "mt", "omni"}  # specialised lines keep the family as prefix: "qwen-vl"
+
+
+def test_family_is_the_vendor_family_or_one_of_its_lines() -> None:
+    for m in list_models():
+        base, _, line = m.family.partition("-")
+        assert base in FAMILIES and (not line or line in LINES), (m.provider, m.id, m.family)
+        assert base in m.id.lower().replace("moonshot", "kimi"), (m.id, m.family)
+    # general models are plain families, whoever serves them
+    for provider, mid, family in [
+        ("aisa", "deepseek-r1", "deepseek"),
+        ("siliconflow", "deepseek-ai/DeepSeek-R1", "deepseek"),
+        ("ollama", "deepseek-r1:8b", "deepseek"),
+        ("dashscope", "qwen3-235b-a22b", "qwen"),
+        ("vllm", "Qwen/Qwen3-8B", "qwen"),
+    ]:
+        info = get_model(mid, provider)
+        assert info is not None and info.family == family
+    assert get_model("qwen3-vl-plus").family == "qwen-vl"
+    assert get_model("glm-4.5v").family == "glm-vl"
+
+
 def test_policies_the_payload_relies_on() -> None:
     assert get_model("deepseek-r1").reasoning_echo == "strip"
     for mid in ("deepseek-v3.2", "kimi-k2.5", "kimi-k2-thinking", "glm-5"):
