@@ -125,7 +125,7 @@ class FakeGateway:
         self._credits = credits
         self._window = (0, 0, 0)  # minute, requests, tokens
         self._in_flight = 0
-        self._max_in_flight = 0
+        self.max_in_flight = 0  # the peak of `in_flight`; reset() (or assigning 0) restarts it
         self._open_per_key: Counter[str] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -147,16 +147,11 @@ class FakeGateway:
         """API requests being handled right now (streams until their last byte)."""
         return self._in_flight
 
-    @property
-    def max_in_flight(self) -> int:
-        """The most API requests handled at the same time since start or `reset()`."""
-        return self._max_in_flight
-
     def stats(self) -> dict[str, Any]:
         """Concurrency figures, as `GET /_emulator/stats` reports them to other processes."""
         return {
             "in_flight": self._in_flight,
-            "max_in_flight": self._max_in_flight,
+            "max_in_flight": self.max_in_flight,
             "requests": len(self._requests),
             "max_concurrency": self.max_concurrency,
         }
@@ -171,7 +166,7 @@ class FakeGateway:
         self._requests.clear()
         self._faults.clear()
         self._credits = self.initial_credits
-        self._max_in_flight = self._in_flight
+        self.max_in_flight = self._in_flight
 
     def start(self) -> FakeGateway:
         if self._thread is not None:
@@ -296,7 +291,7 @@ class FakeGateway:
             visit = _Visit(arrived=time.monotonic())
             self._admit(request, visit)
             self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
             try:
                 response = await handler(request, visit)
                 if not response.prepared:  # send it here, so that completion is the last byte

@@ -724,6 +724,9 @@ def test_in_flight_counts_a_stream_until_its_last_byte(gw: FakeGateway) -> None:
     assert stats == {"in_flight": 0, "max_in_flight": 1, "requests": 1, "max_concurrency": None}
     gw.reset()
     assert gw.max_in_flight == 0 and httpx.get(stats_url).json()["requests"] == 0
+    chat(gw)
+    gw.max_in_flight = 0  # a plain attribute: callers may also restart the peak themselves
+    assert httpx.get(stats_url).json()["max_in_flight"] == 0
 
 
 async def test_max_in_flight_matches_the_recorded_timings() -> None:
