@@ -14,7 +14,7 @@ that arrived, piece by piece for streams. Errors propagate unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,8 +71,8 @@ class Surface:
             options["timeout"] = timeout
         run = _RUNNERS[(self.framework, self.is_async)]
         if self.is_async:
-            coroutine: Callable[..., Awaitable[Reply]] = run
-            return asyncio.run(coroutine(model, messages, options, params, self.stream))
+            reply: Reply = asyncio.run(run(model, messages, options, params, self.stream))
+            return reply
         return run(model, messages, options, params, self.stream)  # type: ignore[no-any-return]
 
 
@@ -126,7 +126,7 @@ def langchain_messages(messages: list[Message]) -> list[Any]:
 def _chat_cnllm(model: str, options: dict) -> Any:
     from langchain_cn_llm import ChatCNLLM
 
-    return ChatCNLLM(model=model, **options)
+    return ChatCNLLM(model=model, **options)  # type: ignore[call-arg]
 
 
 def _langchain(

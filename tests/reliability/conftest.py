@@ -45,13 +45,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         function = getattr(item, "function", None)
-        doc = (getattr(function, "__doc__", None) or "").strip().splitlines()
+        doc = (getattr(function, "__doc__", None) or "").strip().split("\n\n")[:1]
         _RESULTS.append(
             {
                 "nodeid": item.nodeid,
                 "module": Path(str(item.fspath)).stem,
                 "test": getattr(function, "__name__", item.name),
-                "scenario": doc[0] if doc else item.name,
+                "scenario": " ".join(doc[0].split()) if doc and doc[0] else item.name,
                 "outcome": report.outcome,
                 "duration": report.duration,
                 "load": item.get_closest_marker("load") is not None,

@@ -160,7 +160,7 @@ models = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     model=models,
     messages=st.lists(message, max_size=4) | json_value,
@@ -184,7 +184,7 @@ def test_random_requests_build_or_raise_invalid_request(
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(body=st.binary(max_size=400), cuts=st.lists(st.integers(0, 400), max_size=8))
 def test_random_stream_bytes_raise_only_our_errors(body: bytes, cuts: list[int]) -> None:
     """Random bytes, split at random places, as a streamed response: the stream yields dicts
@@ -192,7 +192,7 @@ def test_random_stream_bytes_raise_only_our_errors(body: bytes, cuts: list[int])
     self_check_stream(body, cuts)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     events=st.lists(json_value.map(lambda v: b"data: " + _json(v) + b"\n\n"), max_size=6),
     cuts=st.lists(st.integers(0, 600), max_size=8),
