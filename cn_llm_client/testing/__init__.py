@@ -44,8 +44,9 @@ How the emulated models answer (the same request always gets the same answer):
   modes ollama and vllm name it `reasoning` in messages and deltas, as newer servers do):
   models that always think (catalog `reasoning` without a switch, or ids with r1 / reasoner /
   thinking), models whose switch is on as the mode spells it (`enable_thinking`,
-  `thinking: {"type": "enabled"}`, `chat_template_kwargs.enable_thinking`, ollama `think`; aisa
-  accepts all), and open Qwen3 models unless switched off.
+  `thinking: {"type": "enabled"}`, `chat_template_kwargs.enable_thinking`, ollama
+  `reasoning_effort` (`"none"` is off) or `think`; aisa accepts all), and open Qwen3 models unless
+  switched off.
 - Tools (`tools` given, `tool_choice` not "none"). A user turn is the last user message and
   what follows it. A tool is *named* when its name appears in the last user text as a whole
   identifier (not inside a longer `[A-Za-z0-9_]` name). Each named tool is called once per user

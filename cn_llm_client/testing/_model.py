@@ -116,6 +116,7 @@ def _switch(body: dict[str, Any], mode: str) -> bool | None:
         else None,
         "chat_template_kwargs": (body.get("chat_template_kwargs") or {}).get("enable_thinking"),
         "think": body.get("think"),
+        "reasoning_effort": body.get("reasoning_effort"),
     }
     accepted = {
         "aisa": spellings,
@@ -125,12 +126,17 @@ def _switch(body: dict[str, Any], mode: str) -> bool | None:
         "zhipu": ("thinking",),
         "moonshot": ("thinking",),
         "vllm": ("chat_template_kwargs",),
-        "ollama": ("think",),
+        "ollama": ("reasoning_effort", "think"),  # /v1 takes reasoning_effort; "none" is off
     }[mode]
     for name in accepted:
         value = spellings[name]
-        if value is not None:
-            return value in (True, "enabled") if name == "thinking" else bool(value)
+        if value is None:
+            continue
+        if name == "thinking":
+            return value in (True, "enabled")
+        if name == "reasoning_effort":
+            return value != "none"
+        return bool(value)
     return None
 
 

@@ -828,3 +828,11 @@ def test_session_gateway_is_shared(fake_gateway_session: FakeGateway) -> None:
     fake_gateway_session.reset()
     chat(fake_gateway_session)
     assert len(fake_gateway_session.requests) == 1
+
+
+def test_ollama_reads_reasoning_effort_none_as_off() -> None:
+    with FakeGateway(mode="ollama") as gw:
+        on = chat(gw, "qwen3:8b", reasoning_effort="high")["choices"][0]["message"]
+        off = chat(gw, "qwen3:8b", reasoning_effort="none")["choices"][0]["message"]
+    assert on.get("reasoning")
+    assert "reasoning" not in off and "reasoning_content" not in off
