@@ -108,21 +108,35 @@ def build_payload(
 
 
 def needs_stream(
-    model: str, *, reasoning: bool | int | None = None, provider: str | None = None
+    model: str,
+    *,
+    reasoning: bool | int | None = None,
+    provider: str | None = None,
+    **params: Any,
 ) -> bool:
-    """True when this call must stream underneath (open Qwen3 thinking on DashScope).
+    """True when a non-stream call must stream underneath: the body will carry thinking on a
+    provider that allows thinking only in streaming calls (DashScope, and AIsa passing it on).
 
-    The client streams and folds such calls so a non-stream caller never sees DashScope's
+    `params` are the other `build_payload` keyword arguments; an explicit `enable_thinking`
+    wins over `reasoning=`, which wins over the model's default (open Qwen3 think unasked).
+    The client streams and folds such calls, so a non-stream caller never sees DashScope's
     "enable_thinking must be set to false for non-streaming calls".
+
+    >>> needs_stream("qwen-plus", provider="dashscope", reasoning=True)
+    True
+    >>> needs_stream("qwen-plus", provider="dashscope"), needs_stream("qwen-plus", reasoning=True)
+    (False, False)
     """
     preset = get_provider(provider)
+    if not preset.thinking_requires_stream:
+        return False
     info = get_model(model, preset.name)
-    return bool(
-        info is not None
-        and info.thinking_requires_stream
-        and preset.thinking_requires_stream
-        and reasoning is not False
-    )
+    thinking = params.get("enable_thinking")
+    if thinking is None and reasoning is not None and _switch(info, preset) == "enable_thinking":
+        thinking = reasoning is not False  # True or a budget turns it on
+    if thinking is None:
+        thinking = info is not None and info.thinking_requires_stream
+    return bool(thinking)
 
 
 def image_part(
@@ -446,6 +460,11 @@ def _tool_choice(choice: Any, names: Iterable[str]) -> str | dict[str, Any] | No
     return {"type": "function", "function": {"name": name}}
 
 
+def _switch(info: ModelInfo | None, preset: Provider) -> str | None:
+    """How `reasoning=` is spelled: the provider's switch, else the model's."""
+    return preset.reasoning_switch or (info.reasoning_switch if info else None)
+
+
 def _apply_reasoning(
     payload: dict[str, Any],
     model: str,
@@ -469,7 +488,7 @@ def _apply_reasoning(
         raise InvalidRequestError(
             f"reasoning must be True, False or a token budget (int), got {reasoning!r}"
         )
-    switch = preset.reasoning_switch or (info.reasoning_switch if info else None)
+    switch = _switch(info, preset)
     if info is not None and not info.reasoning:
         if not on:
             return  # nothing to turn off

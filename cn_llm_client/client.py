@@ -131,12 +131,10 @@ class _ClientBase:
         return build_payload(model, messages, stream=stream, provider=self.provider, **params)
 
     def _folds_stream(self, model: str, params: dict[str, Any]) -> bool:
-        """Thinking models that refuse non-stream calls (open Qwen3 on DashScope) stream underneath."""
+        """Whether a non-stream call streams and folds underneath (``_payload.needs_stream``)."""
         from ._payload import needs_stream
 
-        return params.get("enable_thinking") is not False and needs_stream(
-            model, reasoning=params.get("reasoning"), provider=self.provider
-        )
+        return needs_stream(model, provider=self.provider, **params)
 
     def _finish(self, model: str, completion: dict, request_id: str | None) -> dict:
         """Fill usage["cost"] from the catalog when missing, add request_id, charge the meter."""

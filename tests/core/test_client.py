@@ -228,6 +228,31 @@ def test_dashscope_thinking_model_streams_underneath() -> None:
     assert streamed == [True, False]
 
 
+@pytest.mark.parametrize("params", [{"reasoning": True}, {"enable_thinking": True}])
+def test_dashscope_thinking_on_any_model_streams_underneath(params: dict[str, Any]) -> None:
+    with (
+        FakeGateway(mode="dashscope", api_key="ds-key") as gw,
+        CNLLMClient(api_key="ds-key", base_url=gw.base_url, provider="dashscope") as c,
+    ):
+        response = c.chat("qwen-plus", [{"role": "user", "content": "hi"}], **params)
+    message = response["choices"][0]["message"]
+    assert message["content"] and message["reasoning_content"]
+    assert response["usage"]["total_tokens"] > 0
+    assert [(b.get("stream"), b.get("enable_thinking")) for b in _bodies(gw)] == [(True, True)]
+
+
+async def test_async_dashscope_thinking_streams_underneath() -> None:
+    with FakeGateway(mode="dashscope", api_key="ds-key") as gw:
+        async with AsyncCNLLMClient(
+            api_key="ds-key", base_url=gw.base_url, provider="dashscope"
+        ) as c:
+            response = await c.chat(
+                "qwen-plus", [{"role": "user", "content": "hi"}], reasoning=1024
+            )
+    assert response["choices"][0]["message"]["reasoning_content"]
+    assert [b.get("stream") for b in _bodies(gw)] == [True]
+
+
 # ---------------------------------------------------------------- budget
 
 

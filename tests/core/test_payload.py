@@ -423,6 +423,40 @@ def test_needs_stream() -> None:
     assert not needs_stream("unknown-model")
 
 
+def test_needs_stream_whenever_the_body_turns_thinking_on() -> None:
+    # DashScope refuses enable_thinking=true outside streams, whatever the model.
+    assert needs_stream("qwen-plus", provider="dashscope", reasoning=True)
+    assert needs_stream("qwen-plus", provider="dashscope", reasoning=4096)
+    assert needs_stream("qwen-plus", provider="dashscope", enable_thinking=True)
+    assert needs_stream("some-new-qwen", provider="dashscope", reasoning=True)
+    # An explicit enable_thinking wins over reasoning=, as it does in the body.
+    assert not needs_stream("qwen3-235b-a22b", provider="dashscope", enable_thinking=False)
+    assert not needs_stream(
+        "qwen-plus", provider="dashscope", reasoning=True, enable_thinking=False
+    )
+    assert needs_stream("qwen-plus", provider="dashscope", reasoning=False, enable_thinking=True)
+    # AIsa passes DashScope's rule on for models switched by enable_thinking...
+    assert needs_stream("qwen3-max", reasoning=True)
+    # ...but not for other switches, nor on providers without the rule.
+    assert not needs_stream("deepseek-v3.2", reasoning=True)
+    assert not needs_stream("Qwen/Qwen3-8B", provider="siliconflow", reasoning=True)
+    assert not needs_stream("qwen3:8b", provider="ollama", reasoning=True)
+
+
+def test_needs_stream_agrees_with_the_body() -> None:
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("qwen-plus", "dashscope", {"reasoning": True}),
+        ("qwen-plus", "dashscope", {"reasoning": False}),
+        ("qwen-plus", "dashscope", {"enable_thinking": True, "reasoning": False}),
+        ("qwen3-max", "aisa", {"reasoning": 1024}),
+        ("qwen3-max", "aisa", {}),
+    ]
+    for model, provider, params in cases:
+        body = build_payload(model, USER, provider=provider, **params)
+        expected = body.get("enable_thinking") is True
+        assert needs_stream(model, provider=provider, **params) is expected, (model, params)
+
+
 # ------------------------------------------------------------------ model rules
 
 
