@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cn_llm_client._payload import build_payload
 from cn_llm_client.catalog import (
     ModelInfo,
     cost_of,
@@ -156,6 +157,17 @@ def test_policies_the_payload_relies_on() -> None:
     vision = {m.id for m in list_models("aisa") if m.vision}
     assert {"qwen3-vl-plus", "qwen3-vl-flash", "qwen-vl-max", "qwen3-omni-flash"} <= vision
     assert "qwen3-max" not in vision and "deepseek-v3" not in vision
+
+
+def test_ollama_thinking_models_switch_by_reasoning_effort() -> None:
+    # Ollama's /v1 turns thinking off only with reasoning_effort="none"; a null switch made
+    # reasoning=False impossible wherever the preset does not name a switch itself.
+    thinking = [m for m in list_models("ollama") if m.reasoning]
+    assert thinking
+    assert {m.reasoning_switch for m in thinking} == {"reasoning_effort"}
+    body = build_payload("qwen3:8b", [{"role": "user", "content": "hi"}], reasoning=False,
+                         provider="openai-compatible")  # fmt: skip
+    assert body["reasoning_effort"] == "none"
 
 
 def test_lookup_prefers_the_provider_and_falls_back() -> None:
