@@ -156,4 +156,15 @@ def render(data: dict[str, Any]) -> str:
         "(the frameworks' own cost); they have no concurrency figures.",
         "",
     ]
+    references = data.get("import_references") or {}
+    if references:
+        costs = [
+            f"`{stmt}` {_fmt(cell['value'], 'ms')}"
+            for stmt, cell in references.items()
+            if "value" in cell
+        ]
+        lines += [
+            f"Import references (best of {cfg['import_runs']}): " + "; ".join(costs) + ".",
+            "",
+        ]
     return "\n".join(lines)
