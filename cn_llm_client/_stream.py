@@ -7,7 +7,8 @@
     >>> acc.completion()["choices"][0]["message"]["content"]
     '你好'
 
-Linear: pieces are kept in lists and joined once, in `completion()`. Only choice 0 is folded.
+Linear: pieces are kept in lists and joined in `completion()`, which keeps the joined text
+as the list's only piece, so asking for the fold again (even after every chunk) re-joins nothing. Only choice 0 is folded.
 Reasoning sent as `reasoning` (newer vLLM, Ollama, OpenRouter) is renamed to `reasoning_content` in
 the chunk itself, so whoever reads the chunks sees one spelling; `normalize_reasoning` does the
 same for a non-stream completion.
@@ -36,7 +37,7 @@ class _ToolCall:
         return {
             "id": self.id,
             "type": self.type,
-            "function": {"name": self.name, "arguments": "".join(self.arguments)},
+            "function": {"name": self.name, "arguments": _joined(self.arguments)},
         }
 
 
@@ -122,16 +123,16 @@ class StreamAccumulator:
 
     @property
     def text(self) -> str:
-        return "".join(self._content)
+        return _joined(self._content)
 
     def completion(self) -> dict[str, Any]:
         """The completion-shaped dict folded so far (safe to call at any time)."""
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": "".join(self._content) if self._saw_content else None,
+            "content": _joined(self._content) if self._saw_content else None,
         }
         if self._reasoning:
-            message["reasoning_content"] = "".join(self._reasoning)
+            message["reasoning_content"] = _joined(self._reasoning)
         if self._calls:
             message["tool_calls"] = [call.as_dict() for call in self._calls]
         result: dict[str, Any] = {
@@ -144,6 +145,14 @@ class StreamAccumulator:
         if self.usage is not None:
             result["usage"] = self.usage
         return result
+
+
+def _joined(parts: list[str]) -> str:
+    """The pieces as one string, kept as the list's only item: asking again costs nothing new,
+    and the next join starts from it (an adapter may ask for the fold on every chunk)."""
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""
 
 
 def _rename_reasoning(obj: dict[str, Any]) -> str | None:

@@ -365,13 +365,19 @@ class MeteredStream(_MeteredBase):
 
     _inner: ChatStream
 
+    def __init__(self, inner: ChatStream, model: str, finish: Finish) -> None:
+        super().__init__(inner, model, finish)
+        self._chunks: Iterator[dict] | None = None
+
     def __iter__(self) -> MeteredStream:
         return self
 
     def __next__(self) -> dict:
         # Not a generator: an abandoned iterator must not close the underlying stream.
+        if self._chunks is None:
+            self._chunks = iter(self._inner)  # opens the stream
         try:
-            return next(iter(self._inner))
+            return next(self._chunks)
         except StopIteration:
             self._complete()
             raise
@@ -392,12 +398,18 @@ class AsyncMeteredStream(_MeteredBase):
 
     _inner: AsyncChatStream
 
+    def __init__(self, inner: AsyncChatStream, model: str, finish: Finish) -> None:
+        super().__init__(inner, model, finish)
+        self._chunks: AsyncIterator[dict] | None = None
+
     def __aiter__(self) -> AsyncMeteredStream:
         return self
 
     async def __anext__(self) -> dict:
+        if self._chunks is None:
+            self._chunks = aiter(self._inner)
         try:
-            return await self._inner.__aiter__().__anext__()
+            return await anext(self._chunks)
         except StopAsyncIteration:
             self._complete()
             raise

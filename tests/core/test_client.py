@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import threading
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from cn_llm_client import (
     InvalidRequestError,
     ModelNotFoundError,
 )
+from cn_llm_client.client import AsyncMeteredStream, MeteredStream
 from cn_llm_client.testing import FakeGateway, Fault
 
 SECRET = "sk-secret-client-test-123456"
@@ -387,3 +389,59 @@ async def test_fault_is_retried(seed_env: FakeGateway) -> None:
         response = await c.chat("qwen3-max", [{"role": "user", "content": "hi"}])
     assert response["choices"][0]["message"]["content"] == "[qwen3-max] hi"
     assert len(_bodies(seed_env)) == 2
+
+
+# ---------------------------------------------------------------- metered streams
+
+
+class _Chunks:
+    """A stand-in ChatStream whose every iter() starts over, as a re-iterable would."""
+
+    request_id = "req_1"
+    headers: dict[str, str] = {}
+
+    def __init__(self, n: int) -> None:
+        self.chunks = [{"id": "c", "choices": [{"index": 0, "delta": {"content": str(i)}}]}
+                       for i in range(n)]  # fmt: skip
+        self.opened = 0
+
+    def __iter__(self) -> Iterator[dict]:
+        self.opened += 1
+        return iter(self.chunks)
+
+    async def _agen(self) -> Any:
+        for chunk in self.chunks:
+            yield chunk
+
+    def __aiter__(self) -> Any:
+        self.opened += 1
+        return self._agen()
+
+    def completion(self) -> dict:
+        return {"choices": [], "usage": None}
+
+
+def _finish(model: str, completion: dict, request_id: str | None) -> dict:
+    return {**completion, "request_id": request_id}
+
+
+def test_metered_stream_keeps_one_iterator() -> None:
+    inner = _Chunks(3)
+    stream = MeteredStream(inner, "m", _finish)  # type: ignore[arg-type]
+    # Bounded: a stream that restarted its inner iterator would repeat "0" forever.
+    assert [c["choices"][0]["delta"]["content"] for c in islice(stream, 10)] == ["0", "1", "2"]
+    assert inner.opened == 1
+    assert stream.completion()["request_id"] == "req_1"  # completed once exhausted
+
+
+async def test_async_metered_stream_keeps_one_iterator() -> None:
+    inner = _Chunks(3)
+    stream = AsyncMeteredStream(inner, "m", _finish)  # type: ignore[arg-type]
+    seen = []
+    async for chunk in stream:
+        seen.append(chunk["choices"][0]["delta"]["content"])
+        if len(seen) == 10:
+            break
+    assert seen == ["0", "1", "2"]
+    assert inner.opened == 1
+    assert stream.completion()["request_id"] == "req_1"

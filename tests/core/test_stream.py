@@ -177,6 +177,39 @@ def test_fold_is_linear() -> None:
     assert time.perf_counter() - started < 2.0  # generous; quadratic joining would take far longer
 
 
+def test_asking_for_the_fold_again_rejoins_nothing() -> None:
+    """Adapters may ask for the fold after every chunk: the joined text is kept, not rebuilt."""
+    acc = StreamAccumulator()
+    call = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": ""}}
+    acc.add({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})
+    for piece in ("天", "气", "好"):
+        fragment = {"index": 0, "function": {"arguments": piece}}
+        delta = {"content": piece, "reasoning_content": piece, "tool_calls": [fragment]}
+        acc.add({"choices": [{"index": 0, "delta": delta}]})
+
+    def fields() -> tuple[str, str, str]:
+        message = acc.completion()["choices"][0]["message"]
+        args = message["tool_calls"][0]["function"]["arguments"]
+        return message["content"], message["reasoning_content"], args
+
+    first, again = fields(), fields()
+    assert first == ("天气好", "天气好", "天气好")
+    assert all(a is b for a, b in zip(first, again, strict=True))  # the same objects: cached
+    assert acc.text is first[0]
+    acc.add({"choices": [{"index": 0, "delta": {"content": "！"}}]})
+    assert fields()[0] == acc.text == "天气好！"
+
+
+def test_fold_after_every_chunk_is_the_running_prefix() -> None:
+    acc = StreamAccumulator()
+    text = ""
+    for i in range(200):
+        piece = str(i % 10)
+        acc.add({"choices": [{"index": 0, "delta": {"content": piece}}]})
+        text += piece
+        assert acc.completion()["choices"][0]["message"]["content"] == text
+
+
 def test_reasoning_spelled_reasoning_is_renamed_to_reasoning_content() -> None:
     """Newer vLLM and Ollama send `reasoning`; consumers of the chunks see one spelling."""
     first = {"id": "c1", "choices": [{"index": 0, "delta": {"reasoning": "想"}}]}
