@@ -32,6 +32,7 @@ EXPECTED = {
     "llamaindex_rag.py": "chat engine:",
     "llamaindex_agent.py": "tool call:",
     "llamaindex_multimodal.py": "qwen3-vl-plus:",
+    "ray_batch.py": "rows classified by",
 }
 
 
