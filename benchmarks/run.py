@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke run)")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.md/.json go")
     parser.add_argument("--repetitions", type=int, help="override the number of repetitions")
+    parser.add_argument("--stream-chars", type=int, help="long answer length (200000: 100k chunks)")
     parser.add_argument(
         "--clients", nargs="+", choices=[s.name for s in CLIENTS], help="only these rows"
     )
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = dict(QUICK if args.quick else FULL, quick=args.quick)
     if args.repetitions:
         cfg["repetitions"] = args.repetitions
+    if args.stream_chars:
+        cfg["stream_chars"] = args.stream_chars
     data = run(cfg, args.clients)
     table = render(data)
     args.out.mkdir(parents=True, exist_ok=True)

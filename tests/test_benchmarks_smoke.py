@@ -73,5 +73,5 @@ def test_table_is_complete(quick_run: tuple[dict, str]) -> None:
         result = row.strip("|").split(" | ")[-1]
         for verdict in result.split("; "):
             assert re.search(
-                r": (met|missed|n/a at quick sizes|no figure|no reference)", verdict
+                r": (met|missed|n/a at these sizes|no figure|no reference)", verdict
             ) or (verdict.strip() == "—"), row
