@@ -16,10 +16,13 @@ left when the request was sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -463,10 +466,14 @@ class ChatStream:
 
 
 class AsyncTransport:
-    """Async HTTP for one base URL over one pooled httpx.AsyncClient (yours, if given).
+    """Async HTTP for one base URL over pooled httpx.AsyncClients (yours, if given).
 
     The default client runs on httpx-aiohttp's AiohttpTransport: httpx's own async pool collapses
-    under hundreds of concurrent requests (encode/httpx#3215).
+    under hundreds of concurrent requests (encode/httpx#3215). Such a pool belongs to the event
+    loop that opened it, so there is one default client per running loop, opened on first use and
+    closed when that loop shuts down (``asyncio.run`` does it): one transport serves any number
+    of ``asyncio.run`` calls, and forgetting ``aclose()`` leaves no unclosed session behind.
+    A client you pass is used on every loop as it is, and never closed here.
     """
 
     def __init__(
@@ -480,11 +487,26 @@ class AsyncTransport:
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._core = _Core(base_url, api_key, timeout, max_retries, default_headers)
-        self._owns_client = http_client is None
-        self._client = http_client or _default_async_client()
+        self._http_client = http_client
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __repr__(self) -> str:
         return f"AsyncTransport(base_url={self._core.base_url!r})"
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The caller's client, else the running loop's default one (opened on first use)."""
+        if self._http_client is not None:
+            return self._http_client
+        loop = asyncio.get_running_loop()
+        pool = self._by_loop.get(loop)
+        if pool is None:
+            pool = self._by_loop[loop] = _LoopClient(
+                _default_async_client(), functools.partial(self._by_loop.pop, loop, None)
+            )
+        return pool.client
 
     async def post(self, path: str, payload: dict[str, Any]) -> APIResponse:
         core, client = self._core, self._client
@@ -519,8 +541,13 @@ class AsyncTransport:
         return AsyncChatStream(self, path, payload)
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        """Close the running loop's default client (the next request opens a new one).
+
+        Other loops' clients close when their loops shut down; a caller's client is left open.
+        """
+        pool = self._by_loop.get(asyncio.get_running_loop())
+        if pool is not None:
+            await pool.aclose()
 
     async def __aenter__(self) -> AsyncTransport:
         return self
@@ -534,7 +561,7 @@ class AsyncChatStream:
 
     def __init__(self, transport: AsyncTransport, path: str, payload: dict[str, Any]) -> None:
         self._core = transport._core
-        self._client = transport._client
+        self._transport = transport  # the running loop's client is looked up when the stream opens
         self._path = path
         self._payload = payload
         self._events = _Events(self._core.host, None)
@@ -561,7 +588,7 @@ class AsyncChatStream:
             await self._chunks.aclose()  # type: ignore[attr-defined]
 
     async def _run(self) -> AsyncIterator[dict[str, Any]]:
-        core, client, path = self._core, self._client, self._path
+        core, client, path = self._core, self._transport._client, self._path
         deadline = core.deadline()
         for attempt in range(core.max_retries + 1):
             started = time.monotonic()
@@ -604,3 +631,36 @@ def _default_async_client() -> httpx.AsyncClient:
     from httpx_aiohttp import AiohttpTransport  # imported here: pulls in aiohttp
 
     return httpx.AsyncClient(transport=AiohttpTransport())
+
+
+class _LoopClient:
+    """One loop's default client, closed when that loop shuts down.
+
+    There is no loop-shutdown callback in asyncio; what every proper loop runner does at the end
+    (``asyncio.run``, ``asyncio.Runner``, pytest-asyncio, uvloop) is ``loop.shutdown_asyncgens()``,
+    which closes each async generator still suspended on the loop. So a tiny generator is started
+    on the loop and left suspended; its ``finally`` closes the client. If the transport is dropped
+    first, the loop's async-generator finalizer closes it the same way.
+    """
+
+    __slots__ = ("client", "_sentinel")
+
+    def __init__(self, client: httpx.AsyncClient, forget: Callable[[], object]) -> None:
+        self.client = client
+        self._sentinel = _close_at_shutdown(client, forget)
+        # Step it to its `yield` now (that registers it with the running loop); nothing awaits.
+        with contextlib.suppress(StopIteration):
+            self._sentinel.asend(None).send(None)
+
+    async def aclose(self) -> None:
+        await self._sentinel.aclose()
+
+
+async def _close_at_shutdown(
+    client: httpx.AsyncClient, forget: Callable[[], object]
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        forget()
+        await client.aclose()

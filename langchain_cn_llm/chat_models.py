@@ -6,7 +6,6 @@ owns HTTP, retries, validation, per-model policies and errors) → AIMessage / A
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
@@ -135,7 +134,7 @@ class ChatCNLLM(BaseChatModel):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _meter: CostMeter | None = PrivateAttr(default=None)
     _client: CNLLMClient | None = PrivateAttr(default=None)
-    _async_clients: dict[int, AsyncCNLLMClient] = PrivateAttr(default_factory=dict)
+    _aclient: AsyncCNLLMClient | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _resolve_environment(self) -> Self:
@@ -224,7 +223,7 @@ class ChatCNLLM(BaseChatModel):
             "_lock": threading.Lock(),
             "_meter": None,
             "_client": None,
-            "_async_clients": {},
+            "_aclient": None,
         }
         self._apply_environment()
 
@@ -256,19 +255,14 @@ class ChatCNLLM(BaseChatModel):
             return self._client
 
     def _async_client(self) -> AsyncCNLLMClient:
-        # A pooled async connection belongs to one event loop; keep one client per live loop
-        # so that reusing the model across asyncio.run() calls never touches a closed loop.
-        loop_id = id(asyncio.get_running_loop())
+        # One client serves every event loop: the core keeps a pool per loop and closes it when
+        # the loop shuts down (so reusing the model across asyncio.run() calls just works).
         with self._lock:
-            client = self._async_clients.get(loop_id)
-            if client is None:
-                if self.http_async_client is None:
-                    self._async_clients.clear()
-                client = AsyncCNLLMClient(
+            if self._aclient is None:
+                self._aclient = AsyncCNLLMClient(
                     **self._client_options(), http_client=self.http_async_client
                 )
-                self._async_clients[loop_id] = client
-            return client
+            return self._aclient
 
     def close(self) -> None:
         """Close the pooled sync connection (the next call opens a new one)."""
@@ -278,11 +272,12 @@ class ChatCNLLM(BaseChatModel):
             client.close()
 
     async def aclose(self) -> None:
-        """Close the pooled async connection of the running event loop (and the sync one)."""
-        with self._lock:
-            client = self._async_clients.pop(id(asyncio.get_running_loop()), None)
-        if client is not None:
-            await client.close()
+        """Close the pooled async connection of the running event loop (and the sync one).
+
+        Optional: a loop's pool also closes when the loop shuts down (``asyncio.run`` ends).
+        """
+        if self._aclient is not None:
+            await self._aclient.close()
         self.close()
 
     # --- request building ------------------------------------------------------------------------
@@ -465,9 +460,7 @@ class ChatCNLLM(BaseChatModel):
         tool name (must call that tool). Models that reject a forced choice get "auto".
         """
         formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
-        if tool_choice is True or tool_choice == "any":
-            tool_choice = "required"
-        if tool_choice not in (None, False):
+        if tool_choice not in (None, False):  # the core maps True / "any" to "required"
             kwargs["tool_choice"] = tool_choice
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls

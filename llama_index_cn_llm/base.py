@@ -7,9 +7,7 @@ completions / chunks back to :class:`ChatResponse`.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +51,6 @@ __all__ = ["CNLLM", "UNKNOWN_MODEL_CONTEXT_WINDOW", "UNKNOWN_MODEL_NUM_OUTPUT"]
 # Pass context_window= / max_tokens= to state the real numbers.
 UNKNOWN_MODEL_CONTEXT_WINDOW = 32_768
 UNKNOWN_MODEL_NUM_OUTPUT = 4_096
-
-
-class _ClientsByLoop(weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncCNLLMClient]):
-    """Async clients by event loop (a pool belongs to its loop); pickles empty."""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_ClientsByLoop, ())
 
 
 class CNLLM(CustomLLM, FunctionCallingLLM):
@@ -123,7 +114,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     )
 
     _client: CNLLMClient | None = PrivateAttr(default=None)
-    _async_clients: _ClientsByLoop = PrivateAttr(default_factory=lambda: _ClientsByLoop())
+    _aclient: AsyncCNLLMClient | None = PrivateAttr(default=None)
 
     @classmethod
     def class_name(cls) -> str:
@@ -149,7 +140,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             model_name=self.model,
         )
 
-    # -- the core clients: one pooled client per instance (per event loop for async) ----------
+    # -- the core clients: one pooled client per instance (the async one pools per loop) -----
 
     def _client_settings(self) -> dict[str, Any]:
         return {
@@ -166,12 +157,10 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         return self._client
 
     def _async_client(self) -> AsyncCNLLMClient:
-        # An async connection pool belongs to the event loop that opened it.
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = AsyncCNLLMClient(**self._client_settings())
-        return client
+        # The core keeps one pool per event loop and closes it when the loop shuts down.
+        if self._aclient is None:
+            self._aclient = AsyncCNLLMClient(**self._client_settings())
+        return self._aclient
 
     def close(self) -> None:
         """Close the pooled sync connections (they reopen on the next call)."""
@@ -180,10 +169,12 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             self._client = None
 
     async def aclose(self) -> None:
-        """Close the pooled async connections of the running event loop."""
-        client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        """Close the pooled async connections of the running event loop.
+
+        Optional: a loop's pool also closes when the loop shuts down (``asyncio.run`` ends).
+        """
+        if self._aclient is not None:
+            await self._aclient.close()
 
     def __getstate__(self) -> dict[Any, Any]:
         # Pickles carry no key and no connections: the copy reads the key from the environment.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from itertools import islice
@@ -445,3 +447,49 @@ async def test_async_metered_stream_keeps_one_iterator() -> None:
     assert seen == ["0", "1", "2"]
     assert inner.opened == 1
     assert stream.completion()["request_id"] == "req_1"
+
+
+# ---------------------------------------------------------------- event loops
+
+TWO_RUNS = """
+import asyncio, gc, warnings
+warnings.simplefilter("always", ResourceWarning)
+from langchain_core.messages import HumanMessage
+from llama_index.core.llms import ChatMessage
+from cn_llm_client import AsyncCNLLMClient
+from cn_llm_client.testing import FakeGateway
+from langchain_cn_llm import ChatCNLLM
+from llama_index_cn_llm import CNLLM
+
+HI = [{"role": "user", "content": "hi"}]
+with FakeGateway() as gw:
+    sdk = AsyncCNLLMClient(api_key=gw.api_key, base_url=gw.base_url)
+    chat = ChatCNLLM(model="qwen3-max", api_key=gw.api_key, base_url=gw.base_url)
+    llm = CNLLM(model="qwen3-max", api_key=gw.api_key, base_url=gw.base_url)
+
+    async def main():
+        answers = [(await sdk.chat("qwen3-max", HI))["choices"][0]["message"]["content"]]
+        answers.append("".join([p async for p in sdk.chat_stream("qwen3-max", HI)]))
+        answers.append((await chat.ainvoke([HumanMessage("hi")])).content)
+        answers.append("".join([c.content async for c in chat.astream([HumanMessage("hi")])]))
+        answers.append((await llm.achat([ChatMessage(role="user", content="hi")])).message.content)
+        gen = await llm.astream_chat([ChatMessage(role="user", content="hi")])
+        answers.append("".join([r.delta async for r in gen]))
+        return answers
+
+    for run in range(2):  # never aclose(): asyncio.run's shutdown closes each loop's pool
+        answers = asyncio.run(main())
+        assert len(answers) == 6 and all(answers), answers
+        print("run", run, "ok")
+    gc.collect()
+"""
+
+
+def test_asyncio_run_twice_without_aclose_leaves_nothing_unclosed() -> None:
+    """The same SDK client, ChatCNLLM and CNLLM across two asyncio.run calls, never closed."""
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", TWO_RUNS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["run", "0", "ok", "run", "1", "ok"]
+    assert "Unclosed" not in done.stderr and "unclosed" not in done.stderr, done.stderr

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import subprocess
+import sys
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -524,3 +528,115 @@ async def test_real_async_cancel_mid_stream_leaves_pool_usable(gw: FakeGateway) 
             *[transport.post("/chat/completions", PAYLOAD) for _ in range(5)]
         )
         assert all(r.data["choices"] for r in results)
+
+
+# -- the default async pool lives and dies with its event loop ---------------------------------
+
+
+def _unclosed(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if "nclosed" in str(w.message)]
+
+
+def test_one_default_pool_per_loop_closed_when_the_loop_ends(gw: FakeGateway) -> None:
+    transport = real_async(gw)
+    pools: list[httpx.AsyncClient] = []
+
+    async def main() -> str:
+        answer = (await transport.post("/chat/completions", PAYLOAD)).data
+        async with transport.stream("/chat/completions", STREAM) as stream:
+            chunks = [c async for c in stream]
+        pools.append(transport._client)
+        assert not transport._client.is_closed
+        return str(answer["choices"][0]["message"]["content"]) + str(len(chunks))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert asyncio.run(main()) and asyncio.run(main())  # the same transport, a new loop
+        loop = asyncio.new_event_loop()  # a loop run by hand, shut down as asyncio.run does
+        try:
+            assert loop.run_until_complete(main())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+        gc.collect()
+    assert len({id(p) for p in pools}) == 3
+    assert all(p.is_closed for p in pools)
+    assert not transport._by_loop  # nothing kept for loops that are gone
+    assert _unclosed(caught) == []
+
+
+def test_a_dropped_transport_closes_its_pool_on_the_running_loop(gw: FakeGateway) -> None:
+    async def main() -> httpx.AsyncClient:
+        transport = real_async(gw)
+        await transport.post("/chat/completions", PAYLOAD)
+        pool = transport._client
+        del transport
+        gc.collect()  # the loop's async-generator finalizer schedules the close
+        for _ in range(20):
+            if pool.is_closed:
+                break
+            await asyncio.sleep(0.01)
+        return pool
+
+    assert asyncio.run(main()).is_closed
+
+
+async def test_aclose_closes_the_loop_pool_and_the_next_request_reopens(gw: FakeGateway) -> None:
+    transport = real_async(gw)
+    await transport.post("/chat/completions", PAYLOAD)
+    first = transport._client
+    await transport.aclose()
+    assert first.is_closed and not transport._by_loop
+    assert (await transport.post("/chat/completions", PAYLOAD)).data["choices"]
+    assert transport._client is not first
+    await transport.aclose()
+
+
+def test_a_caller_client_is_used_on_every_loop_and_never_closed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=COMPLETION)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    transport = AsyncTransport("https://api.example.com/v1", KEY, http_client=client)
+
+    async def main() -> None:
+        assert transport._client is client
+        assert (await transport.post("/chat/completions", PAYLOAD)).data == COMPLETION
+        await transport.aclose()
+
+    asyncio.run(main())
+    asyncio.run(main())
+    assert not client.is_closed and not transport._by_loop
+
+
+PYTEST_ASYNCIO_FILE = """
+import pytest
+from cn_llm_client._transport import AsyncTransport
+
+PAYLOAD = {"model": "qwen3-max", "messages": [{"role": "user", "content": "hi"}]}
+SHARED = {}
+POOLS = []
+
+
+@pytest.fixture(scope="module")
+def transport(fake_gateway_session):
+    return AsyncTransport(fake_gateway_session.base_url, fake_gateway_session.api_key)
+
+
+@pytest.mark.parametrize("run", range(3))
+async def test_each_test_loop_gets_a_pool(transport, run):
+    assert (await transport.post("/chat/completions", PAYLOAD)).data["choices"]
+    assert all(pool.is_closed for pool in POOLS)  # earlier tests' loops closed theirs
+    POOLS.append(transport._client)
+"""
+
+
+def test_pytest_asyncio_loops_close_their_pools(tmp_path: Any) -> None:
+    (tmp_path / "test_loops.py").write_text(PYTEST_ASYNCIO_FILE)
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-o", "asyncio_mode=auto", "-W", "error::ResourceWarning", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert "3 passed" in done.stdout, done.stdout + done.stderr
+    assert "nclosed" not in done.stdout + done.stderr

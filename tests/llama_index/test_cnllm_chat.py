@@ -217,18 +217,20 @@ async def test_astream_chat_does_not_block_the_event_loop(
     assert ticks >= 20  # a blocked loop would tick about once over the whole second
 
 
-async def test_one_pooled_client_per_instance_and_per_loop(make_llm: MakeLLM) -> None:
+async def test_one_pooled_client_per_instance(make_llm: MakeLLM) -> None:
     llm = make_llm()
     await llm.achat(user("a"))
+    first_async = llm._aclient
     await llm.achat(user("b"))
-    assert len(llm._async_clients) == 1
+    assert llm._aclient is first_async is not None  # the core pools per event loop
     llm.chat(user("c"))
     first = llm._client
     llm.chat(user("d"))
     assert llm._client is first is not None
     await llm.aclose()
     llm.close()
-    assert len(llm._async_clients) == 0 and llm._client is None
+    assert llm._client is None
+    assert (await llm.achat(user("e"))).message.content  # the loop's pool reopens
 
 
 async def test_a_broken_stream_keeps_what_arrived(make_llm: MakeLLM, fake_gateway: Any) -> None:
@@ -256,5 +258,5 @@ async def test_pickles_after_use_without_key_or_connections(
     assert fake_gateway.api_key.encode() not in blob
     assert "unpickleable" not in caplog.text
     copy = pickle.loads(blob)
-    assert copy._client is None and len(copy._async_clients) == 0
+    assert copy._client is None and copy._aclient is None
     assert copy.base_url == llm.base_url
