@@ -216,9 +216,14 @@ def test_each_mode_reads_its_own_thinking_switch() -> None:
         assert "reasoning" not in ignored and "reasoning_content" not in ignored
 
 
-@pytest.mark.parametrize(("mode", "model"), [("vllm", "Qwen/Qwen3-8B"), ("ollama", "qwen3:8b")])
-def test_local_servers_name_reasoning_reasoning(mode: str, model: str) -> None:
-    switch = {"chat_template_kwargs": {"enable_thinking": True}}
+@pytest.mark.parametrize(
+    ("mode", "model", "switch"),
+    [
+        ("vllm", "Qwen/Qwen3-8B", {"chat_template_kwargs": {"enable_thinking": True}}),
+        ("ollama", "qwen3:8b", {"reasoning_effort": "medium"}),
+    ],
+)
+def test_local_servers_name_reasoning_reasoning(mode: str, model: str, switch: dict) -> None:
     body = {"model": model, "messages": HELLO, **switch}
     with FakeGateway(mode=mode) as gw:
         message = chat(gw, model, HELLO, **switch)["choices"][0]["message"]
