@@ -210,6 +210,28 @@ class _Core:
             dict(response.headers),
         )
 
+    def stream_answered_whole(self, response: httpx.Response) -> bool:
+        """A stream request answered with an error status or a whole JSON/HTML body, not SSE."""
+        kind = response.headers.get("content-type", "")
+        return response.status_code >= 400 or kind.startswith(("application/json", "text/html"))
+
+    def stream_error(
+        self, response: httpx.Response, body: bytes, payload: dict[str, Any]
+    ) -> CNLLMError:
+        """The error that a whole body (see `stream_answered_whole`) holds, or ProtocolError."""
+        if response.status_code >= 400:
+            return self.http_error(response, body, payload)
+        try:
+            self.parse_body(response, body, payload)  # raises the error the body carries
+        except CNLLMError as error:
+            return error
+        kind = response.headers.get("content-type", "")
+        return ProtocolError(
+            f"Expected an event stream from {self.host}, got a whole {kind} body",
+            status_code=response.status_code,
+            request_id=_request_id(response),
+        )
+
     def retry_delay(
         self, attempt: int, error: CNLLMError, deadline: float | None, safe: bool
     ) -> float | None:
@@ -438,8 +460,8 @@ class ChatStream:
                 response = client.send(request, stream=True)
                 try:
                     core.log(path, response, attempt, started)
-                    if response.status_code >= 400:
-                        raise core.http_error(response, response.read(), self._payload)
+                    if core.stream_answered_whole(response):
+                        raise core.stream_error(response, response.read(), self._payload)
                     self.headers, self.request_id = dict(response.headers), _request_id(response)
                     events = self._events = _Events(core.host, self.request_id)
                     for data in response.iter_bytes():
@@ -598,8 +620,8 @@ class AsyncChatStream:
                 response = await client.send(request, stream=True)
                 try:
                     core.log(path, response, attempt, started)
-                    if response.status_code >= 400:
-                        raise core.http_error(response, await response.aread(), self._payload)
+                    if core.stream_answered_whole(response):
+                        raise core.stream_error(response, await response.aread(), self._payload)
                     self.headers, self.request_id = dict(response.headers), _request_id(response)
                     events = self._events = _Events(core.host, self.request_id)
                     async for data in response.aiter_bytes():

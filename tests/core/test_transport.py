@@ -342,6 +342,29 @@ def test_stream_retried_only_before_first_event(delays: list[float]) -> None:
     assert len(seen) == 1  # a chunk had arrived: never sent again
 
 
+@pytest.mark.parametrize(
+    ("response", "cls"),
+    [
+        (httpx.Response(200, html="<html>Welcome to the portal</html>"), ProtocolError),
+        (httpx.Response(200, json=COMPLETION), ProtocolError),
+        (httpx.Response(200, json={"error": {"code": "invalid_api_key", "message": "no"}}), None),
+    ],
+)
+def test_stream_answered_with_a_whole_body(
+    response: httpx.Response, cls: type[CNLLMError] | None, delays: list[float]
+) -> None:
+    """A 2xx JSON/HTML body to a stream request: its error or ProtocolError, never retried."""
+    handler, seen = scripted(response, response)
+    with pytest.raises(CNLLMError) as caught:
+        list(mock(handler).stream("/chat/completions", STREAM))
+    assert not isinstance(caught.value, StreamInterruptedError)
+    if cls is not None:
+        assert isinstance(caught.value, cls)
+    else:
+        assert caught.value.code == "invalid_api_key"
+    assert len(seen) == 1 and delays == []
+
+
 def test_caller_client_is_not_closed() -> None:
     client = httpx.Client(
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json=COMPLETION))
