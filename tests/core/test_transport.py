@@ -615,6 +615,18 @@ async def test_aclose_closes_the_loop_pool_and_the_next_request_reopens(gw: Fake
     await transport.aclose()
 
 
+async def test_default_pool_holds_more_than_aiohttp_s_100_connections(gw: FakeGateway) -> None:
+    # aiohttp's default pool (100) would serve 150 concurrent calls in two waves.
+    gw.latency = 0.5
+    try:
+        async with real_async(gw) as transport:
+            calls = (transport.post("/chat/completions", PAYLOAD) for _ in range(150))
+            assert all(r.data["choices"] for r in await asyncio.gather(*calls))
+    finally:
+        gw.latency = 0.0
+    assert gw.max_in_flight > 100
+
+
 def test_a_caller_client_is_used_on_every_loop_and_never_closed() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=COMPLETION)
