@@ -3,8 +3,8 @@
     >>> schema_instance({"type": "object", "properties": {"n": {"type": "integer"}}}, "take 42")
     {'n': 42}
 
-Strings take the user text (or the property name when there is none), numbers the first number
-in the text, enums their first value, booleans true, arrays one item
+Strings take the user text (or the property name when there is none), numbers the numbers of the
+text in order (`a`, `b` of "12.5 times 8" are 12.5 and 8; the last one repeats), enums their first value, booleans true, arrays one item
 (none when nested deep, so recursive schemas end). `$ref` into `$defs` /
 `definitions`, `anyOf` / `oneOf` (first branch), `allOf` (merged), type lists, `const`,
 common formats and length / range bounds are honoured so the instance validates.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["first_number", "schema_instance"]
+__all__ = ["numbers", "schema_instance"]
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _FORMATS = {
@@ -32,10 +32,9 @@ _FORMATS = {
 }
 
 
-def first_number(text: str) -> float | None:
-    """The first number written in `text`, if any."""
-    match = _NUMBER.search(text)
-    return float(match.group()) if match else None
+def numbers(text: str) -> list[float]:
+    """Every number written in `text`, in order."""
+    return [float(n) for n in _NUMBER.findall(text)]
 
 
 def schema_instance(schema: dict[str, Any], text: str, name: str = "value") -> Any:
@@ -47,7 +46,8 @@ class _Generator:
     def __init__(self, root: dict[str, Any], text: str) -> None:
         self.root = root
         self.text = text.strip()
-        self.number = first_number(text)
+        self.numbers = numbers(text) or [1.0]
+        self.numbers_used = 0
 
     def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         for _ in range(32):  # bounded: a self-referencing $ref must not hang the server
@@ -103,7 +103,8 @@ class _Generator:
         return text[: int(schema["maxLength"])] if "maxLength" in schema else text
 
     def _number(self, schema: dict[str, Any], name: str, depth: int) -> float:
-        value = self.number if self.number is not None else 1.0
+        value = self.numbers[min(self.numbers_used, len(self.numbers) - 1)]
+        self.numbers_used += 1
         low = schema.get("minimum", schema.get("exclusiveMinimum"))
         high = schema.get("maximum", schema.get("exclusiveMaximum"))
         if low is not None and value <= low:

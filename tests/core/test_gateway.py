@@ -841,3 +841,12 @@ def test_ollama_reads_reasoning_effort_none_as_off() -> None:
         off = chat(gw, "qwen3:8b", reasoning_effort="none")["choices"][0]["message"]
     assert on.get("reasoning")
     assert "reasoning" not in off and "reasoning_content" not in off
+
+
+def test_numeric_tool_arguments_take_the_numbers_in_order() -> None:
+    from cn_llm_client.testing._schema import schema_instance
+
+    pair = {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}
+    assert schema_instance(pair, "算一下 12.5 乘以 8") == {"a": 12.5, "b": 8.0}
+    assert schema_instance(pair, "square 3") == {"a": 3.0, "b": 3.0}  # the last number repeats
+    assert schema_instance(pair, "no numbers") == {"a": 1.0, "b": 1.0}
