@@ -1,22 +1,17 @@
-"""LangChain: a tool-calling agent on deepseek-r1 (LangGraph's prebuilt ReAct agent).
+"""LangChain: a tool-calling agent on deepseek-r1 (`langchain.agents.create_agent`).
 
 deepseek-r1 thinks before it calls a tool; ChatCNLLM sends that reasoning back (or strips it) as
-the model requires, so a multi-round tool loop never hits DeepSeek's HTTP 400.
-(`create_react_agent` moved to `langchain.agents.create_agent` in LangChain 1.0; both take the
-same model and tools.)
+the model requires, so a multi-round tool loop never hits DeepSeek's HTTP 400. Here the model
+calls one tool per turn (`parallel_tool_calls=False`), so the question takes two tool rounds.
 
     python examples/langchain_agent.py
 """
 
-import warnings
-
 from _gateway import gateway
+from langchain.agents import create_agent
 from langchain_core.tools import tool
-from langgraph.prebuilt import create_react_agent
 
 from langchain_cn_llm import ChatCNLLM
-
-warnings.filterwarnings("ignore", message=".*create_react_agent has been moved.*")
 
 
 @tool
@@ -32,9 +27,10 @@ def multiply(a: float, b: float) -> float:
 
 
 with gateway() as settings:
-    llm = ChatCNLLM(model="deepseek-r1", **settings)
-    agent = create_react_agent(llm, [get_weather, multiply])
-    result = agent.invoke({"messages": [("user", "杭州今天天气怎么样？再算一下 12.5 乘以 8。")]})
+    llm = ChatCNLLM(model="deepseek-r1", model_kwargs={"parallel_tool_calls": False}, **settings)
+    agent = create_agent(llm, [get_weather, multiply])
+    question = "get_weather：杭州今天天气怎么样？再用 multiply 算一下 12.5 乘以 8。"
+    result = agent.invoke({"messages": [("user", question)]})
     for message in result["messages"]:
         for call in getattr(message, "tool_calls", None) or []:
             print(f"tool call: {call['name']}({call['args']})")

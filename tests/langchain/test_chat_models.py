@@ -69,11 +69,32 @@ def get_time(city: str) -> str:
     return f"{city}: 12:00"
 
 
-def test_agent_two_tool_rounds_on_deepseek_r1(fake_gateway: FakeGateway) -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
-    from langgraph.prebuilt import create_react_agent
+def test_agent_two_tool_rounds_in_one_question_on_deepseek_r1(fake_gateway: FakeGateway) -> None:
+    from langchain.agents import create_agent
 
-    agent = create_react_agent(
+    one_call_per_turn = {"parallel_tool_calls": False}
+    model = llm(fake_gateway, "deepseek-r1", model_kwargs=one_call_per_turn)
+    agent = create_agent(model, [get_weather, get_time])
+    result = agent.invoke({"messages": [("user", "先 get_weather 北京，再 get_time 上海")]})
+    messages = result["messages"]
+    assert [m.type for m in messages] == ["human", "ai", "tool", "ai", "tool", "ai"]
+    assert [m.tool_calls[0]["name"] for m in messages if m.type == "ai" and m.tool_calls] == [
+        "get_weather",
+        "get_time",
+    ]
+    assert all(m.additional_kwargs.get("reasoning_content") for m in messages if m.type == "ai")
+    assert messages[-1].content.startswith("[deepseek-r1] Tool results:")
+    assert len(fake_gateway.requests) == 3
+    for request in fake_gateway.requests:
+        assert request.body["parallel_tool_calls"] is False
+        assert not any("reasoning_content" in m for m in request.body["messages"])
+
+
+def test_agent_tool_rounds_over_two_turns_on_deepseek_r1(fake_gateway: FakeGateway) -> None:
+    from langchain.agents import create_agent
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    agent = create_agent(
         llm(fake_gateway, "deepseek-r1"), [get_weather, get_time], checkpointer=InMemorySaver()
     )
     config = {"configurable": {"thread_id": "t1"}}
