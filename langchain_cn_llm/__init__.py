@@ -8,9 +8,38 @@ with get_cn_llm_callback() as cb:
     print(llm.invoke("你好").content)
 print(cb.total_cost)
 ```
+
+The names load on first use (PEP 562 ``__getattr__``, as ``langchain_core.language_models``
+does): ``import langchain_cn_llm`` costs almost nothing, ``ChatCNLLM`` costs what LangChain's
+``BaseChatModel`` does, and the callback's tracing imports load only with the callback.
 """
 
-from langchain_cn_llm.callbacks import CNLLMCallbackHandler, get_cn_llm_callback
-from langchain_cn_llm.chat_models import ChatCNLLM
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_cn_llm.callbacks import CNLLMCallbackHandler, get_cn_llm_callback
+    from langchain_cn_llm.chat_models import ChatCNLLM
 
 __all__ = ["ChatCNLLM", "CNLLMCallbackHandler", "get_cn_llm_callback"]
+
+_MODULE_OF = {
+    "ChatCNLLM": "chat_models",
+    "CNLLMCallbackHandler": "callbacks",
+    "get_cn_llm_callback": "callbacks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
