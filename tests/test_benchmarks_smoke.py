@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from clients import CLIENTS, installed  # noqa: E402
 from report import ROWS  # noqa: E402
+from run import IMPORT_PAIRS  # noqa: E402
 
 OURS = ("raw httpx", "CNLLMClient", "ChatCNLLM", "CNLLM")
 IO_BENCHMARKS = ("sequential", "stream", "concurrent", "concurrent_streams", "memory", "import")
@@ -75,3 +76,16 @@ def test_table_is_complete(quick_run: tuple[dict, str]) -> None:
             assert re.search(
                 r": (met|missed|n/a at these sizes|no figure|no reference)", verdict
             ) or (verdict.strip() == "—"), row
+
+
+def test_every_import_pair_is_timed_and_judged(quick_run: tuple[dict, str]) -> None:
+    data, table = quick_run
+    pairs = data["import_pairs"]
+    assert [(p["ours"]["statement"], p["reference"]["statement"]) for p in pairs] == [
+        (ours, reference) for ours, reference, _ in IMPORT_PAIRS
+    ]
+    for pair, (ours, reference, goal) in zip(pairs, IMPORT_PAIRS, strict=True):
+        assert pair["ours"]["value"] > 0 and pair["reference"]["value"] > 0, pair
+        line = next(line for line in table.splitlines() if line.startswith(f"- `{ours}` "))
+        assert f"`{reference}`" in line
+        assert bool(re.search(r"goal ≤ [\d.]+×: (met|missed)\)$", line)) == (goal is not None), line
