@@ -17,7 +17,8 @@ Policies (all read from `models.json` / `providers.json`; unknown models pass th
   (paths and bytes become `data:<mime>;base64,...`; any data URL is at most 10485760 characters);
   the shorthand part `{"type": "image", "image": src}` becomes an `image_url` part;
 - reasoning echo: `strip` drops `reasoning_content` from outgoing assistant messages,
-  `keep-with-tool-calls` keeps it only on assistant messages that carry tool_calls;
+  `keep-with-tool-calls` keeps it only on assistant messages that carry tool_calls (and gives
+  such a message an empty one when it has none, as DeepSeek's thinking mode requires);
 - tool_choice: "any"/"required"/True → "required", False → "none", a tool name → that
   function. A forced choice on a model or provider that rejects it (GLM, thinking models)
   falls back to "auto" with a logged warning instead of failing: the model can still call
@@ -183,8 +184,26 @@ def _messages(messages: Any, info: ModelInfo | None) -> list[dict[str, Any]]:
             )
             if not keep:
                 new = {k: v for k, v in new.items() if k != "reasoning_content"}
+        elif _echo_required(info, msg):
+            new = {**new, "reasoning_content": ""}
         out.append(new)
     return out
+
+
+def _echo_required(info: ModelInfo | None, msg: Mapping[str, Any]) -> bool:
+    """A tool-call turn with no reasoning to a model that insists on the field.
+
+    DeepSeek's thinking mode answers 400 "Missing `reasoning_content` field" when a tool-call turn
+    lacks it (a history written by hand, or made by a non-thinking model); an empty field passes
+    (continuedev/continue#11290, agentjido/req_llm#660). Only catalog models: strict servers
+    may reject unknown fields.
+    """
+    return (
+        info is not None
+        and info.reasoning_echo == "keep-with-tool-calls"
+        and msg["role"] == "assistant"
+        and bool(msg.get("tool_calls"))
+    )
 
 
 def _check_message(i: int, msg: Any) -> None:

@@ -267,7 +267,7 @@ def _check_reasoning_echo(
     needs_echo = deepseek_or_kimi and traits.reasoning_echo == "keep-with-tool-calls"
     if needs_echo and thinking:
         for index, message in enumerate(messages):
-            if message.get("tool_calls") and not message.get("reasoning_content"):
+            if message.get("tool_calls") and "reasoning_content" not in message:
                 text = (
                     "Missing `reasoning_content` field in the assistant message at message "
                     f"index {index}"

@@ -359,6 +359,17 @@ def test_keep_with_tool_calls(model: str, provider: str | None) -> None:
     assert body["messages"][1] is messages[1]  # kept as is
 
 
+@pytest.mark.parametrize(("model", "sent"), [("deepseek-v3.2", ""), ("unknown-model", None)])
+def test_tool_call_turn_without_reasoning(model: str, sent: str | None) -> None:
+    """DeepSeek thinking mode needs the field on tool-call turns: an empty one for catalog models."""
+    messages = history()
+    del messages[1]["reasoning_content"]
+    body = build_payload(model, messages)
+    assert body["messages"][1].get("reasoning_content", None) == sent
+    assert "reasoning_content" not in messages[1]  # the caller's message is untouched
+    assert "reasoning_content" not in body["messages"][3]  # not on turns without tool calls
+
+
 # ------------------------------------------------------------------ reasoning switch
 
 

@@ -102,29 +102,6 @@ class TestDeepSeekReasonerOnDeepSeek(_GatewaySuite):
     def _gateway(self, deepseek_gateway: FakeGateway) -> None:
         self.gateway = deepseek_gateway
 
-    _NO_REASONING_IN_HISTORY = pytest.mark.xfail(
-        reason="DeepSeek thinking mode answers 400 when an earlier tool-call turn lacks its "
-        "reasoning_content; this standard test writes such a turn by hand (no model produced "
-        "it), so there is no reasoning to send back. Real histories keep it (test_chat_models).",
-        strict=True,
-    )
-
-    @_NO_REASONING_IN_HISTORY
-    def test_tool_message_histories_string_content(self, *args: Any) -> None:
-        super().test_tool_message_histories_string_content(*args)
-
-    @_NO_REASONING_IN_HISTORY
-    def test_tool_message_histories_list_content(self, *args: Any) -> None:
-        super().test_tool_message_histories_list_content(*args)
-
-    @_NO_REASONING_IN_HISTORY
-    def test_tool_message_error_status(self, *args: Any) -> None:
-        super().test_tool_message_error_status(*args)
-
-    @_NO_REASONING_IN_HISTORY
-    def test_structured_few_shot_examples(self, *args: Any) -> None:
-        super().test_structured_few_shot_examples(*args)
-
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {
