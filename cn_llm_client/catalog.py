@@ -29,6 +29,7 @@ __all__ = [
     "ReasoningEcho",
     "ReasoningSwitch",
     "cost_of",
+    "format_price",
     "get_model",
     "list_models",
     "model_table_markdown",
@@ -136,13 +137,15 @@ def cost_of(model_id: str, usage: dict[str, Any]) -> float | None:
     return (prompt * info.input_price + completion * info.output_price) / 1_000_000
 
 
+def format_price(value: float | None) -> str:
+    """A price as the seed writes it: "$28.60", "$0.168"; "—" when undocumented."""
+    if value is None:
+        return "—"
+    return f"${value:.2f}" if round(value, 2) == value else f"${value:g}"
+
+
 def model_table_markdown(provider: str | None = None) -> str:
     """The catalog as a Markdown table (the README's model table is generated from this)."""
-
-    def price(value: float | None) -> str:
-        if value is None:
-            return "—"
-        return f"${value:.2f}" if round(value, 2) == value else f"${value:g}"
 
     def tokens(value: int | None) -> str:
         if value is None:
@@ -157,8 +160,8 @@ def model_table_markdown(provider: str | None = None) -> str:
         cells = (
             f"`{m.id}`",
             m.provider,
-            price(m.input_price),
-            price(m.output_price),
+            format_price(m.input_price),
+            format_price(m.output_price),
             tokens(m.context_window),
             ", ".join(m.features) or "chat",
         )

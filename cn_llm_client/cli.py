@@ -371,7 +371,7 @@ class _Progress:
 def _models(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .catalog import list_models
+    from .catalog import format_price, list_models
 
     models = list_models(args.provider)
     if args.json:
@@ -379,21 +379,14 @@ def _models(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(entries, ensure_ascii=False, indent=2) + "\n")
         return 0
 
-    def price(value: float | None) -> str:
-        return "?" if value is None else f"${value:g}"
-
-    def features(m: Any) -> str:
-        names = ("tools", "vision", "reasoning", "json_mode")
-        return ",".join(n.replace("_mode", "") for n in names if getattr(m, n))
-
     rows = [
         [
             m.id,
             m.provider,
-            price(m.input_price),
-            price(m.output_price),
-            f"{m.context_window:,}" if m.context_window else "?",
-            features(m) or "-",
+            format_price(m.input_price),
+            format_price(m.output_price),
+            f"{m.context_window:,}" if m.context_window else "—",
+            ", ".join(m.features) or "chat",
         ]
         for m in models
     ]
