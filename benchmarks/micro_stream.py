@@ -1,7 +1,8 @@
-"""Micro-benchmark of the stream hot path: SSE decode, JSON parse, fold, and CNLLMClient end to end.
+"""Micro-benchmark of the stream hot path: SSE decode, JSON parse, fold, our three clients end to end.
 
     python benchmarks/micro_stream.py            # 10,000 chunks, best of 5 runs
     python benchmarks/micro_stream.py --chunks 50000 --runs 3
+    python benchmarks/micro_stream.py --chunks 100000 --runs 1 --read 16384 --only CNLLM ChatCNLLM
 
 Everything runs in memory (httpx.MockTransport): no sockets, so it measures only our own code.
 Each stage is timed over the same realistic stream (a role chunk, 10,000 one-character Chinese
@@ -88,15 +89,43 @@ def decode_parse_fold(reads: list[bytes]) -> int:
 
 
 def through_client(reads: list[bytes]) -> int:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, stream=_Body(reads), headers={"x-request-id": "r1"})
-
-    http = httpx.Client(transport=httpx.MockTransport(handler))
+    http = _mock_http(reads)
     with CNLLMClient(api_key="bench", base_url="https://bench.test/v1", http_client=http) as client:
         messages = [{"role": "user", "content": "hi"}]
         with client.stream("qwen3-max", messages) as stream:
             count = sum(1 for _ in stream)
             assert stream.completion()["choices"][0]["finish_reason"] == "stop"
+    return count
+
+
+def _mock_http(reads: list[bytes]) -> httpx.Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_Body(reads), headers={"x-request-id": "r1"})
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def through_chat_cnllm(reads: list[bytes]) -> int:
+    from langchain_cn_llm import ChatCNLLM
+
+    llm = ChatCNLLM(model="qwen3-max", api_key="bench", http_client=_mock_http(reads))
+    count = sum(1 for _ in llm.stream("hi"))
+    return count
+
+
+def through_cnllm(reads: list[bytes]) -> int:
+    from llama_index.core.llms import ChatMessage
+
+    from llama_index_cn_llm import CNLLM
+
+    llm = CNLLM(model="qwen3-max", api_key="bench")
+    llm._client = CNLLMClient(
+        api_key="bench", base_url="https://bench.test/v1", http_client=_mock_http(reads)
+    )
+    responses = llm.stream_chat([ChatMessage(role="user", content="hi")])
+    count = 0
+    for count, _ in enumerate(responses, 1):  # noqa: B007
+        pass
     return count
 
 
@@ -112,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", nargs="+", help="stages by first word: CNLLMClient ChatCNLLM ...")
+    parser.add_argument("--read", type=int, nargs="+", default=[16384, 0], help="read sizes")
     args = parser.parse_args(argv)
     events = sse_stream(args.chunks)
     total = len(events)
@@ -122,8 +153,11 @@ def main(argv: list[str] | None = None) -> None:
         ("SSE decode (raw bytes)", decode_raw, total),
         ("decode + parse + fold", decode_parse_fold, total - 1),  # [DONE] is no chunk
         ("CNLLMClient.stream", through_client, total - 1),
+        ("ChatCNLLM.stream", through_chat_cnllm, args.chunks + 1),  # + the usage chunk
+        ("CNLLM.stream_chat", through_cnllm, args.chunks + 1),
     ]
-    for size in (16384, 0):
+    stages = [stage for stage in stages if not args.only or stage[0].split(".")[0] in args.only]
+    for size in args.read:
         reads = reads_of(events, size)
         label = str(size) if size else "1 event"
         for name, stage, expected in stages:

@@ -636,13 +636,14 @@ def _message_chunk(
         blocks.append({"type": "reasoning", "reasoning": reasoning, "index": "lc_reasoning"})
     if v1 and content:
         blocks.append({"type": "text", "text": content, "index": "lc_text"})
-    return ChatGenerationChunk(
-        message=AIMessageChunk(
-            content=blocks if v1 else content,
-            additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
-            tool_call_chunks=calls,
-        )
-    )
+    # Only the fields this delta has: each one passed costs pydantic work on every chunk
+    # (content alone: 3.5 µs per AIMessageChunk, with empty kwargs and tool-call list: 4.3 µs).
+    fields: dict[str, Any] = {"content": blocks if v1 else content}
+    if reasoning:
+        fields["additional_kwargs"] = {"reasoning_content": reasoning}
+    if calls:
+        fields["tool_call_chunks"] = calls
+    return ChatGenerationChunk(message=AIMessageChunk(**fields))
 
 
 def _usage_metadata(usage: dict[str, Any]) -> UsageMetadata:
