@@ -1,7 +1,7 @@
 """Connection settings: which server, which key, which provider preset.
 
     >>> s = resolve_settings(base_url="http://127.0.0.1:8000/v1")   # loopback: no key needed
-    >>> s.base_url, s.provider
+    >>> s.base_url, s.provider.name
     ('http://127.0.0.1:8000/v1', 'aisa')
 
 Order of precedence:
@@ -59,7 +59,12 @@ def resolve_settings(
     base_url: str | None = None,
     provider: str | None = None,
 ) -> ConnectionSettings:
-    """Resolve and validate the connection settings; raises ConfigurationError."""
+    """Resolve and validate the connection settings; raises ConfigurationError.
+
+    >>> settings = resolve_settings(api_key="sk-secret", provider="deepseek")
+    >>> settings.base_url, "sk-secret" in repr(settings)  # the key stays out of the repr
+    ('https://api.deepseek.com', False)
+    """
     preset = get_provider(provider)
     url = base_url or (os.environ.get(preset.base_url_env) if preset.base_url_env else None)
     if not (url or preset.base_url):

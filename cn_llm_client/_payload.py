@@ -89,6 +89,12 @@ def build_payload(
 
     A forced `tool_choice` on a model/provider that rejects it becomes "auto" with a
     warning (see the module docstring for every policy).
+
+    >>> build_payload("qwen3-max", [{"role": "user", "content": "Hi"}], reasoning=True)
+    {'model': 'qwen3-max', 'messages': [{'role': 'user', 'content': 'Hi'}], 'enable_thinking': True}
+    >>> build_payload("qwen3-max", [{"role": "user", "content": "Hi"}], temperature=5)
+    Traceback (most recent call last):
+    cn_llm_client.errors.InvalidRequestError: temperature must be a number from 0 to 2, got 5.
     """
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequestError("model must be a non-empty string, e.g. model='qwen3-max'")
@@ -125,8 +131,10 @@ def needs_stream(
 
     >>> needs_stream("qwen-plus", provider="dashscope", reasoning=True)
     True
-    >>> needs_stream("qwen-plus", provider="dashscope"), needs_stream("qwen-plus", reasoning=True)
-    (False, False)
+    >>> needs_stream("qwen-plus", provider="dashscope")  # thinking is off unless asked for
+    False
+    >>> needs_stream("qwen-plus", reasoning=True), needs_stream("qwen-plus", provider="vllm")
+    (True, False)
     """
     preset = get_provider(provider)
     if not preset.thinking_requires_stream:

@@ -15,6 +15,9 @@
     async with AsyncCNLLMClient() as aclient:          # the same names, awaitable
         response = await aclient.chat("qwen3-max", [...])
 
+The examples of each class and method run against the offline gateway (tests/test_docstrings.py
+sets AISA_BASE_URL to it), which answers ``"[<model>] <your text>"``; real models answer better.
+
 Both clients share everything but I/O: payloads come from ``_payload.build_payload`` and every
 completion passes through ``_ClientBase._finish`` (cost from the catalog when the gateway did not
 send one, ``request_id`` added, the meter charged).
@@ -52,7 +55,13 @@ MODEL_MAP: Mapping[str, str] = {
     "fast": "qwen3-coder-flash",  # fast response
     "translate": "qwen-mt-flash",  # machine translation
 }
-"""The seed's task router table; ``model_map=`` overrides entries per client."""
+"""The seed's task router table; ``model_map=`` overrides entries per client.
+
+    >>> MODEL_MAP["code"]
+    'qwen3-coder-plus'
+    >>> CNLLMClient(model_map={"code": "deepseek-v3"}).model_map["code"]
+    'deepseek-v3'
+"""
 
 CHAT_PATH = "/chat/completions"
 
@@ -94,10 +103,12 @@ class _ClientBase:
 
     @property
     def base_url(self) -> str:
+        """The server's base URL, without a trailing slash."""
         return self._settings.base_url
 
     @property
     def provider(self) -> str:
+        """The provider preset's name ("aisa" unless ``provider=`` said otherwise)."""
         return self._settings.provider.name
 
     def __repr__(self) -> str:
@@ -199,7 +210,13 @@ def _text_pieces(chunk: dict) -> Iterator[str]:
 
 
 class CNLLMClient(_ClientBase):
-    """Synchronous client; one pooled connection per client. See the module docstring."""
+    """Synchronous client; one connection pool per client. See the module docstring.
+
+    >>> with CNLLMClient() as client:  # AISA_API_KEY (and AISA_BASE_URL, if set) from the env
+    ...     response = client.chat("qwen3-max", [{"role": "user", "content": "Hello!"}])
+    >>> response["choices"][0]["message"]["content"]
+    '[qwen3-max] Hello!'
+    """
 
     def __init__(
         self,
@@ -215,7 +232,15 @@ class CNLLMClient(_ClientBase):
         self._transport = Transport(**self._transport_args(), http_client=http_client)
 
     def chat(self, model: str, messages: Messages, **params: Any) -> dict:
-        """One completion (the seed's response dict, with usage["cost"] and "request_id")."""
+        """One completion (the seed's response dict, with usage["cost"] and "request_id").
+
+        >>> client = CNLLMClient()
+        >>> response = client.chat("qwen3-max", [{"role": "user", "content": "Hello!"}])
+        >>> response["choices"][0]["message"]["content"], response["request_id"]
+        ('[qwen3-max] Hello!', 'req_...')
+        >>> response["usage"]["cost"] > 0  # USD: the gateway's figure, else the catalog's prices
+        True
+        """
         if self._folds_stream(model, params):
             with self.stream(model, messages, **params) as stream:
                 for _ in stream:
@@ -226,18 +251,40 @@ class CNLLMClient(_ClientBase):
         return self._finish(model, response.data, response.request_id)
 
     def stream(self, model: str, messages: Messages, **params: Any) -> MeteredStream:
-        """A stream of chunk dicts; ``.completion()`` is the fold (cost filled once complete)."""
+        """A stream of chunk dicts; ``.completion()`` is the fold (cost filled once complete).
+
+        >>> client = CNLLMClient()
+        >>> with client.stream("deepseek-r1", [{"role": "user", "content": "Why?"}]) as stream:
+        ...     chunks = list(stream)
+        >>> message = stream.completion()["choices"][0]["message"]
+        >>> message["reasoning_content"], message["content"]
+        ('Thinking about: Why?', '[deepseek-r1] Why?')
+        """
         payload = self._payload(model, messages, True, params)
         return MeteredStream(self._transport.stream(CHAT_PATH, payload), model, self._finish)
 
     def chat_stream(self, model: str, messages: Messages, **params: Any) -> Iterator[str]:
-        """Text pieces as they arrive (the seed's streaming call)."""
+        """Text pieces as they arrive (the seed's streaming call).
+
+        >>> client = CNLLMClient()
+        >>> pieces = client.chat_stream("deepseek-v3", [{"role": "user", "content": "你好"}])
+        >>> "".join(pieces)
+        '[deepseek-v3] 收到：你好'
+        """
         with self.stream(model, messages, **params) as stream:
             for chunk in stream:
                 yield from _text_pieces(chunk)
 
     def compare_models(self, models: list[str], message: str, **params: Any) -> dict[str, dict]:
-        """Ask every model the same question at once; a failing model records its error."""
+        """Ask every model the same question at once; a failing model records its error.
+
+        >>> client = CNLLMClient()
+        >>> results = client.compare_models(["qwen3-max", "nope"], "What is 2+2?")
+        >>> results["qwen3-max"]["response"], sorted(results["qwen3-max"])
+        ('[qwen3-max] What is 2+2?', ['cost', 'error', 'latency_s', 'response', 'usage'])
+        >>> results["nope"]["error"]
+        "HTTP 404 [unknown_model] Model 'nope' is not available. ..."
+        """
         models = _check_models(models)
 
         def one(model: str) -> dict:
@@ -252,10 +299,15 @@ class CNLLMClient(_ClientBase):
             return dict(zip(models, pool.map(one, models), strict=True))
 
     def route(self, task: str, message: str, **params: Any) -> dict:
-        """Send ``message`` to the model ``model_map`` names for ``task`` (unknown: "chat")."""
+        """Send ``message`` to the model ``model_map`` names for ``task`` (unknown: "chat").
+
+        >>> CNLLMClient().route("code", "Write a binary search")["model"]
+        'qwen3-coder-plus'
+        """
         return self.chat(self._route_model(task), _user(message), **params)
 
     def close(self) -> None:
+        """Close the connection pool (``with CNLLMClient() as client:`` does it for you)."""
         self._transport.close()
 
     def __enter__(self) -> CNLLMClient:
@@ -266,7 +318,16 @@ class CNLLMClient(_ClientBase):
 
 
 class AsyncCNLLMClient(_ClientBase):
-    """Asynchronous client (aiohttp-backed httpx pool by default). See the module docstring."""
+    """Asynchronous client (aiohttp-backed httpx pool by default): CNLLMClient's methods, awaitable.
+
+    >>> import asyncio
+    >>> async def main() -> str:
+    ...     async with AsyncCNLLMClient() as client:
+    ...         response = await client.chat("qwen3-max", [{"role": "user", "content": "Hi"}])
+    ...     return response["choices"][0]["message"]["content"]
+    >>> asyncio.run(main())
+    '[qwen3-max] Hi'
+    """
 
     def __init__(
         self,
@@ -282,6 +343,7 @@ class AsyncCNLLMClient(_ClientBase):
         self._transport = AsyncTransport(**self._transport_args(), http_client=http_client)
 
     async def chat(self, model: str, messages: Messages, **params: Any) -> dict:
+        """One completion, as ``CNLLMClient.chat`` (example: the class docstring)."""
         if self._folds_stream(model, params):
             async with self.stream(model, messages, **params) as stream:
                 async for _ in stream:
@@ -292,12 +354,23 @@ class AsyncCNLLMClient(_ClientBase):
         return self._finish(model, response.data, response.request_id)
 
     def stream(self, model: str, messages: Messages, **params: Any) -> AsyncMeteredStream:
+        """Chunk dicts for ``async with`` / ``async for``; see ``CNLLMClient.stream``."""
         payload = self._payload(model, messages, True, params)
         return AsyncMeteredStream(self._transport.stream(CHAT_PATH, payload), model, self._finish)
 
     async def chat_stream(
         self, model: str, messages: Messages, **params: Any
     ) -> AsyncIterator[str]:
+        """Text pieces as they arrive.
+
+        >>> import asyncio
+        >>> async def main() -> list[str]:
+        ...     async with AsyncCNLLMClient() as client:
+        ...         messages = [{"role": "user", "content": "Hi"}]
+        ...         return [piece async for piece in client.chat_stream("qwen3-max", messages)]
+        >>> "".join(asyncio.run(main()))
+        '[qwen3-max] Hi'
+        """
         async with self.stream(model, messages, **params) as stream:
             async for chunk in stream:
                 for piece in _text_pieces(chunk):
@@ -306,6 +379,7 @@ class AsyncCNLLMClient(_ClientBase):
     async def compare_models(
         self, models: list[str], message: str, **params: Any
     ) -> dict[str, dict]:
+        """Ask every model at once, as ``CNLLMClient.compare_models``."""
         models = _check_models(models)
 
         async def one(model: str) -> dict:
@@ -319,9 +393,11 @@ class AsyncCNLLMClient(_ClientBase):
         return dict(zip(models, await asyncio.gather(*(one(m) for m in models)), strict=True))
 
     async def route(self, task: str, message: str, **params: Any) -> dict:
+        """Send ``message`` to the model for ``task``, as ``CNLLMClient.route``."""
         return await self.chat(self._route_model(task), _user(message), **params)
 
     async def close(self) -> None:
+        """Close the connection pool (``async with AsyncCNLLMClient() as client:`` does it)."""
         await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncCNLLMClient:
