@@ -223,9 +223,8 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         if not (text or thinking or delta.get("tool_calls") or usage):
             return None  # role-only or finish-only chunk: nothing new to report
         extra = {"thinking_delta": thinking, **usage} if thinking else usage
-        message = so_far.add(text, thinking, bool(delta.get("tool_calls")))
         return ChatResponse(
-            message=_from_openai_message(message),
+            message=so_far.add(text, thinking, bool(delta.get("tool_calls"))),
             delta=text,
             raw=chunk,
             additional_kwargs=extra,
@@ -399,29 +398,27 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
 class _MessageSoFar:
     """The assistant message a stream has built so far, handed to LlamaIndex on every chunk.
 
-    Text and thinking grow by one concatenation per chunk (asking the core's fold for the whole
-    message on every chunk would re-join every piece each time: measured 4x slower on 10k
-    chunks). Tool calls come from the core's fold, which knows the servers' index quirks, and
-    only when a chunk carries tool-call fragments.
+    LlamaIndex streams carry the whole text so far in every ``ChatResponse.message`` (and the
+    piece in ``delta``), so each chunk needs a new str of the text so far: one append per chunk,
+    which copies the text (a str cannot grow while an earlier response still holds it; OpenAILike
+    pays the same). Nothing else re-reads the whole message per chunk: asking the core's fold for
+    it on every chunk re-joined every piece (measured 4x slower on 10k chunks), and tool calls
+    are parsed into blocks only when a chunk carries tool-call fragments.
     """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self._content = ""
         self._reasoning = ""
-        self._tool_calls: list[dict[str, Any]] = []
+        self._tool_calls: list[ToolCallBlock] = []
 
-    def add(self, text: str, thinking: str, has_tool_calls: bool) -> dict[str, Any]:
+    def add(self, text: str, thinking: str, has_tool_calls: bool) -> ChatMessage:
         self._content += text
         self._reasoning += thinking
-        if has_tool_calls:
+        if has_tool_calls:  # the core's fold knows the servers' tool-call index quirks
             folded = self._stream.completion()["choices"][0]["message"]
-            self._tool_calls = folded.get("tool_calls") or []
-        return {
-            "content": self._content,
-            "reasoning_content": self._reasoning,
-            "tool_calls": self._tool_calls,
-        }
+            self._tool_calls = _tool_call_blocks(folded.get("tool_calls"))
+        return _assistant_message(self._reasoning, self._content, self._tool_calls)
 
 
 # -- LlamaIndex messages -> OpenAI dicts ----------------------------------------------------------
@@ -508,13 +505,26 @@ def _legacy_tool_calls(additional_kwargs: dict[str, Any]) -> list[dict[str, Any]
 
 
 def _from_openai_message(message: dict[str, Any]) -> ChatMessage:
-    blocks: list[Any] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
+    tool_calls = _tool_call_blocks(message.get("tool_calls"))
+    return _assistant_message(reasoning, message.get("content"), tool_calls)
+
+
+def _assistant_message(
+    reasoning: str | None, content: str | None, tool_calls: list[ToolCallBlock]
+) -> ChatMessage:
+    blocks: list[Any] = []
     if reasoning:
         blocks.append(ThinkingBlock(content=reasoning))
-    if message.get("content"):
-        blocks.append(TextBlock(text=message["content"]))
-    for call in message.get("tool_calls") or ():
+    if content:
+        blocks.append(TextBlock(text=content))
+    blocks += tool_calls
+    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
+
+
+def _tool_call_blocks(calls: list[dict[str, Any]] | None) -> list[ToolCallBlock]:
+    blocks = []
+    for call in calls or ():
         function = call.get("function") or {}
         raw_arguments = function.get("arguments")
         parsed = parse_tool_arguments(raw_arguments)
@@ -526,7 +536,7 @@ def _from_openai_message(message: dict[str, Any]) -> ChatMessage:
                 tool_kwargs=parsed if parsed is not None else str(raw_arguments),
             )
         )
-    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
+    return blocks
 
 
 def _tool_kwargs(arguments: dict[str, Any] | str) -> dict[str, Any]:
