@@ -248,7 +248,7 @@ class OursSDK(Bench):
             return "".join([_delta_text(chunk) async for chunk in chunks])
 
     async def aclose(self) -> None:
-        await self.async_.close()
+        await self.async_.aclose()
 
     def close(self) -> None:
         self.sync.close()

@@ -396,15 +396,17 @@ class AsyncCNLLMClient(_ClientBase):
         """Send ``message`` to the model for ``task``, as ``CNLLMClient.route``."""
         return await self.chat(self._route_model(task), _user(message), **params)
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection pool (``async with AsyncCNLLMClient() as client:`` does it)."""
         await self._transport.aclose()
+
+    close = aclose  # the openai SDK's AsyncOpenAI name, for code moving over from it
 
     async def __aenter__(self) -> AsyncCNLLMClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        await self.aclose()
 
 
 Finish = Callable[[str, dict, "str | None"], dict]

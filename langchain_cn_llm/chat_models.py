@@ -277,7 +277,7 @@ class ChatCNLLM(BaseChatModel):
         Optional: a loop's pool also closes when the loop shuts down (``asyncio.run`` ends).
         """
         if self._aclient is not None:
-            await self._aclient.close()
+            await self._aclient.aclose()
         self.close()
 
     # --- request building ------------------------------------------------------------------------

@@ -174,7 +174,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         Optional: a loop's pool also closes when the loop shuts down (``asyncio.run`` ends).
         """
         if self._aclient is not None:
-            await self._aclient.close()
+            await self._aclient.aclose()
 
     def __getstate__(self) -> dict[Any, Any]:
         # Pickles carry no key and no connections: the copy reads the key from the environment.

@@ -368,6 +368,19 @@ async def test_async_client(seed_env: FakeGateway) -> None:
     assert meter.calls == 4  # chat, stream, route, one successful compare
 
 
+async def test_async_aclose_closes_the_pool_and_close_is_its_alias(seed_env: FakeGateway) -> None:
+    c = AsyncCNLLMClient()
+    await c.chat("qwen3-max", [{"role": "user", "content": "hi"}])
+    pool = c._transport._client
+    await c.aclose()
+    assert pool.is_closed
+    await c.chat("qwen3-max", [{"role": "user", "content": "again"}])  # reopens a pool
+    pool = c._transport._client
+    await c.close()  # AsyncOpenAI's name: code moving over from the openai SDK keeps working
+    assert pool.is_closed
+    assert AsyncCNLLMClient.close is AsyncCNLLMClient.aclose
+
+
 async def test_async_stream_fold(seed_env: FakeGateway) -> None:
     async with (
         AsyncCNLLMClient() as c,
