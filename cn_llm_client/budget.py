@@ -1,10 +1,11 @@
 """CostMeter: running totals of calls, tokens and cost, with an optional spending limit.
 
+    >>> from cn_llm_client import CNLLMClient
     >>> meter = CostMeter(limit_usd=0.50)
-    >>> client = CNLLMClient(meter=meter)          # doctest: +SKIP
-    >>> client.chat("qwen3-max", messages)         # doctest: +SKIP
-    >>> meter.snapshot()                           # doctest: +SKIP
-    {'calls': 1, 'prompt_tokens': 12, 'completion_tokens': 80, 'cost_usd': 0.00045, 'limit_usd': 0.5}
+    >>> client = CNLLMClient(meter=meter)
+    >>> response = client.chat("qwen3-max", [{"role": "user", "content": "Hello!"}])
+    >>> meter
+    CostMeter(calls=1, cost_usd=0.000036, limit_usd=0.5)
 
 The client charges the meter after each call (a stream: when it completes) and calls
 :meth:`CostMeter.check` before each request, so a spent limit raises
@@ -23,7 +24,14 @@ __all__ = ["CostMeter"]
 
 
 class CostMeter:
-    """Thread-safe totals; ``limit_usd=None`` means no limit."""
+    """Thread-safe totals; ``limit_usd=None`` means no limit.
+
+    >>> meter = CostMeter(limit_usd=0.01)
+    >>> meter.charge({"prompt_tokens": 1000, "completion_tokens": 500}, cost=0.02)
+    >>> meter.check()  # the client calls this before every request
+    Traceback (most recent call last):
+    cn_llm_client.errors.BudgetExceededError: Budget spent: $0.020000 of $0.010000 used. ...
+    """
 
     def __init__(self, limit_usd: float | None = None) -> None:
         if limit_usd is not None and limit_usd < 0:

@@ -48,6 +48,10 @@ class ModelInfo:
 
     `family` is the vendor's model family (qwen, deepseek, kimi, glm, minimax), or family-line
     for a specialised line (qwen-coder, qwen-vl, qwen-mt, qwen-omni, glm-vl), whoever serves it.
+
+    >>> info = get_model("deepseek-r1")
+    >>> info.family, info.context_window, info.input_price, info.output_price, info.features
+    ('deepseek', 65536, 2.0, 8.0, ['tools', 'reasoning', 'json mode'])
     """
 
     id: str
@@ -103,18 +107,30 @@ def _index() -> dict[tuple[str | None, str], ModelInfo]:
 
 
 def get_model(model_id: str, provider: str | None = None) -> ModelInfo | None:
-    """The catalog entry for `model_id` (preferring `provider`'s entry), or None when unknown."""
+    """The catalog entry for `model_id` (preferring `provider`'s entry), or None when unknown.
+
+    >>> get_model("qwen3-vl-plus").vision, get_model("deepseek-chat", "deepseek").provider
+    (True, 'deepseek')
+    """
     index = _index()
     return index.get((provider, model_id)) or index.get((None, model_id))
 
 
 def list_models(provider: str | None = None) -> list[ModelInfo]:
-    """All entries, in catalog order; only `provider`'s when given."""
+    """All entries, in catalog order; only `provider`'s when given.
+
+    >>> [m.id for m in list_models("deepseek")]
+    ['deepseek-chat', 'deepseek-reasoner']
+    """
     return [m for m in _catalog() if provider is None or m.provider == provider]
 
 
 def suggest_models(model_id: str, n: int = 3) -> list[str]:
-    """Up to `n` catalog ids close to `model_id` ("did you mean"), best first."""
+    """Up to `n` catalog ids close to `model_id` ("did you mean"), best first.
+
+    >>> suggest_models("deepseek-v4")
+    ['deepseek-v3', 'deepseek-v3.2', 'deepseek-v3.1']
+    """
     ids = list(dict.fromkeys(m.id for m in _catalog()))
     by_lower = {i.lower(): i for i in ids}
     close = difflib.get_close_matches(model_id.lower(), list(by_lower), n=n, cutoff=0.6)
@@ -125,6 +141,11 @@ def cost_of(model_id: str, usage: dict[str, Any]) -> float | None:
     """USD cost of one call: the gateway's `usage["cost"]` when present, else catalog prices.
 
     None when neither is known (an unknown model, or a model whose price is not documented).
+
+    >>> cost_of("deepseek-v3", {"prompt_tokens": 1000, "completion_tokens": 500})
+    0.003
+    >>> cost_of("my-local-model", {"prompt_tokens": 1000}) is None
+    True
     """
     cost = usage.get("cost")
     if isinstance(cost, (int, float)) and not isinstance(cost, bool):
@@ -138,14 +159,26 @@ def cost_of(model_id: str, usage: dict[str, Any]) -> float | None:
 
 
 def format_price(value: float | None) -> str:
-    """A price as the seed writes it: "$28.60", "$0.168"; "—" when undocumented."""
+    """A price as the seed writes it; "—" when undocumented.
+
+    >>> format_price(28.6), format_price(0.168), format_price(None)
+    ('$28.60', '$0.168', '—')
+    """
     if value is None:
         return "—"
     return f"${value:.2f}" if round(value, 2) == value else f"${value:g}"
 
 
 def model_table_markdown(provider: str | None = None) -> str:
-    """The catalog as a Markdown table (the README's model table is generated from this)."""
+    """The catalog as a Markdown table (the README's model table is generated from this).
+
+    >>> print(model_table_markdown("deepseek"))
+    | Model | Provider | Input $/M | Output $/M | Context | Features |
+    |---|---|---|---|---|---|
+    | `deepseek-chat` | deepseek | $0.28 | $0.42 | 131K | tools, reasoning, json mode |
+    | `deepseek-reasoner` | deepseek | $0.28 | $0.42 | 131K | tools, reasoning, json mode |
+    <BLANKLINE>
+    """
 
     def tokens(value: int | None) -> str:
         if value is None:

@@ -65,7 +65,15 @@ __all__ = [
 
 
 class CNLLMError(Exception):
-    """Base of every cn-llm error. `hint` says what the caller can do about it."""
+    """Base of every cn-llm error: catch it to handle them all. `str(e)` says what to do.
+
+    >>> from cn_llm_client import CNLLMClient
+    >>> try:
+    ...     CNLLMClient().chat("qwen3-mx", [{"role": "user", "content": "Hello!"}])
+    ... except CNLLMError as e:
+    ...     print(type(e).__name__, e.status_code, e.code, e.request_id)
+    ModelNotFoundError 404 unknown_model req_...
+    """
 
     hint = ""
 
@@ -103,19 +111,19 @@ class CNLLMError(Exception):
 
 
 class ConfigurationError(CNLLMError, ValueError):
-    """Missing key, invalid base_url or unknown provider."""
+    """Missing key, bad base_url or unknown provider, at construction; set what it names."""
 
 
 class InvalidRequestError(CNLLMError, ValueError):
-    """The request failed our own validation; nothing was sent."""
+    """Our own validation failed before anything was sent; fix the argument the message names."""
 
 
 class BudgetExceededError(CNLLMError):
-    """A cost budget is spent; nothing was sent."""
+    """The CostMeter's limit is spent, nothing was sent; raise limit_usd or use a new meter."""
 
 
 class APIConnectionError(CNLLMError):
-    """The server could not be reached (refused, DNS, TLS, connection dropped)."""
+    """The server was unreachable (refused, DNS, TLS, dropped); check the network and base_url."""
 
     hint = "Check your network and the base_url."
 
@@ -125,19 +133,19 @@ class APIConnectionError(CNLLMError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A connect or read timeout, or the total deadline, ran out."""
+    """A connect/read timeout or the deadline ran out; retry, or raise timeout= / deadline=."""
 
     hint = "Try again, or raise the timeout."
 
 
 class StreamInterruptedError(CNLLMError):
-    """The stream broke or ended without [DONE]; `.partial` keeps what arrived."""
+    """The stream broke or ended without [DONE]; `.partial` keeps what arrived: resume from it."""
 
     hint = "What arrived so far is in .partial."
 
 
 class APIStatusError(CNLLMError):
-    """The server answered with an error status (or an error event inside a stream)."""
+    """The server answered an error status or stream error event; `.code` and `.body` say why."""
 
     def __init__(
         self,
@@ -153,23 +161,29 @@ class APIStatusError(CNLLMError):
 
 
 class BadRequestError(APIStatusError, ValueError):
-    """400 or 422: the server rejected the request; retrying will not help."""
+    """400 or 422: the server rejected the request; fix what the message names, do not retry."""
 
 
 class AuthenticationError(APIStatusError):
+    """401: the key is missing, wrong or revoked; check AISA_API_KEY (or the api_key passed)."""
+
     hint = "Check AISA_API_KEY (or the api_key you passed)."
 
 
 class InsufficientBalanceError(APIStatusError):
+    """402 (or a provider's balance code): the account is out of credit; top it up."""
+
     hint = "Top up the account balance."
 
 
 class PermissionDeniedError(APIStatusError):
+    """403: this key may not use this model or region; pick another or ask for access."""
+
     hint = "This key may not use this model or region."
 
 
 class ModelNotFoundError(APIStatusError):
-    """404 for the model; `.suggestions` holds close model ids from the catalog."""
+    """404 for the model; try `.suggestions` (close catalog ids) or see `cn-llm models`."""
 
     def __init__(self, message: str, *, suggestions: list[str] | None = None, **kwargs: Any):
         super().__init__(message, **kwargs)
@@ -182,7 +196,7 @@ class ModelNotFoundError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429; `.retry_after` is the server's Retry-After in seconds (None if not sent)."""
+    """429 after the retries; wait `.retry_after` seconds (None: not sent) and send less often."""
 
     def _hint(self) -> str:
         if self.retry_after is not None:
@@ -191,10 +205,14 @@ class RateLimitError(APIStatusError):
 
 
 class ServerError(APIStatusError):
+    """5xx after the retries: the server failed; try again later or another model."""
+
     hint = "The server failed; try again later."
 
 
 class ProtocolError(ServerError):
+    """The reply is not the JSON expected; check base_url points at an OpenAI-compatible /v1."""
+
     hint = "The reply is not OpenAI-compatible JSON; check the base_url."
 
 

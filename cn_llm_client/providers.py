@@ -27,7 +27,12 @@ DEFAULT_PROVIDER = "aisa"
 
 @dataclass(frozen=True, slots=True)
 class Provider:
-    """One preset. `reasoning_switch` None: the model's own switch (catalog) applies."""
+    """One preset. `reasoning_switch` None: the model's own switch (catalog) applies.
+
+    >>> deepseek = get_provider("deepseek")
+    >>> deepseek.base_url, deepseek.api_key_env, deepseek.reasoning_switch
+    ('https://api.deepseek.com', 'DEEPSEEK_API_KEY', 'thinking_type')
+    """
 
     name: str
     base_url: str  # "" for openai-compatible: the caller must pass base_url
@@ -44,7 +49,11 @@ class Provider:
     notes: str = ""
 
     def url(self, region: str | None = None) -> str:
-        """The base URL of `region` (default region when None); ConfigurationError if unknown."""
+        """The base URL of `region` (default region when None); ConfigurationError if unknown.
+
+        >>> get_provider("dashscope").url("cn")
+        'https://dashscope.aliyuncs.com/compatible-mode/v1'
+        """
         if region is None:
             return self.base_url
         try:
@@ -72,7 +81,11 @@ def _presets() -> dict[str, Provider]:
 
 
 def provider_names() -> list[str]:
-    """The preset names, default first."""
+    """The preset names, default first.
+
+    >>> provider_names()[:3]
+    ['aisa', 'dashscope', 'deepseek']
+    """
     return list(_presets())
 
 
@@ -80,6 +93,12 @@ def get_provider(name: str | None = None) -> Provider:
     """The preset called `name` (the default, "aisa", when None).
 
     Raises ConfigurationError listing the valid names when `name` is unknown.
+
+    >>> get_provider().name, get_provider("Ollama").key_required
+    ('aisa', False)
+    >>> get_provider("openai")
+    Traceback (most recent call last):
+    cn_llm_client.errors.ConfigurationError: Unknown provider 'openai'; choose one of: aisa, ...
     """
     key = DEFAULT_PROVIDER if name is None else name.strip().lower()
     try:

@@ -1,12 +1,15 @@
 """The offline gateway: an OpenAI-compatible emulator on loopback for tests, examples and demos.
 
-    from cn_llm_client.testing import FakeGateway, Fault
-
-    with FakeGateway(mode="aisa", latency=0.0) as gw:      # real aiohttp server, own thread
-        client = CNLLMClient(api_key=gw.api_key, base_url=gw.base_url)
-        gw.push(Fault.status(429, retry_after=0.1))          # the next request gets a 429
-        client.chat("qwen3-max", [{"role": "user", "content": "Hello"}])
-        assert len(gw.requests) == 2                          # the 429 and the retry
+    >>> from cn_llm_client import CNLLMClient
+    >>> from cn_llm_client.testing import FakeGateway, Fault
+    >>> with FakeGateway(mode="aisa", latency=0.0) as gw:  # real aiohttp server, own thread
+    ...     client = CNLLMClient(api_key=gw.api_key, base_url=gw.base_url)
+    ...     gw.push(Fault.status(429, retry_after=0.1))  # the next request gets a 429
+    ...     response = client.chat("qwen3-max", [{"role": "user", "content": "Hello"}])
+    ...     len(gw.requests)  # the 429 and the retry
+    2
+    >>> response["choices"][0]["message"]["content"]
+    '[qwen3-max] Hello'
 
 From another process: `python -m cn_llm_client.testing --port 8765 --latency 0.1` (prints its base
 URL), scripted with `POST /_emulator/faults` (see `Fault`), `GET /_emulator/requests`,

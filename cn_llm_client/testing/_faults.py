@@ -40,7 +40,20 @@ KINDS = frozenset(
 
 @dataclass(frozen=True)
 class Fault:
-    """One scripted fault; build it with the class methods below."""
+    """One scripted fault; build it with the class methods below.
+
+    >>> from cn_llm_client import CNLLMClient, StreamInterruptedError
+    >>> from cn_llm_client.testing import FakeGateway
+    >>> with FakeGateway() as gw:
+    ...     client = CNLLMClient(api_key=gw.api_key, base_url=gw.base_url)
+    ...     gw.push(Fault.cut_stream(after_events=3))  # the connection drops mid-stream
+    ...     try:
+    ...         list(client.chat_stream("qwen3-max", [{"role": "user", "content": "Tell me"}]))
+    ...     except StreamInterruptedError as e:
+    ...         partial = e.partial
+    >>> partial["choices"][0]["message"]["content"]  # nothing is lost
+    '[qwen3-max] Tell'
+    """
 
     kind: str
     times: int = 1

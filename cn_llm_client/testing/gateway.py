@@ -1,8 +1,12 @@
 """`FakeGateway`: the emulator's HTTP server (aiohttp.web on loopback, in its own thread).
 
-    with FakeGateway(mode="deepseek", latency=0.05) as gw:
-        httpx.post(f"{gw.base_url}/chat/completions", json=..., headers=...)
-        gw.requests[-1].body["model"]
+    >>> import httpx
+    >>> body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "Hi"}]}
+    >>> with FakeGateway(mode="deepseek", latency=0.05) as gw:
+    ...     headers = {"Authorization": f"Bearer {gw.api_key}"}
+    ...     reply = httpx.post(f"{gw.base_url}/chat/completions", json=body, headers=headers)
+    ...     reply.json()["choices"][0]["message"]["content"], gw.requests[-1].body["model"]
+    ('[deepseek-chat] Hi', 'deepseek-chat')
 
 aiohttp.web rather than a hand-made asyncio server: it already speaks HTTP/1.1 keep-alive and
 chunked streaming, and holds a thousand concurrent streams on two cores.
@@ -90,6 +94,15 @@ class FakeGateway:
 
     `in_flight` / `max_in_flight` count the API requests being handled now / at the peak
     (a stream counts until its last byte); `reset()` sets the peak back to the current count.
+
+    >>> from cn_llm_client import CNLLMClient
+    >>> with FakeGateway(mode="dashscope") as gw:
+    ...     client = CNLLMClient(api_key=gw.api_key, base_url=gw.base_url)
+    ...     response = client.chat("qwen-plus", [{"role": "user", "content": "你好"}])
+    ...     gw.requests[-1].headers["authorization"]  # the key is never recorded
+    'REDACTED'
+    >>> response["choices"][0]["message"]["content"]
+    '[qwen-plus] 收到：你好'
     """
 
     def __init__(
@@ -135,6 +148,7 @@ class FakeGateway:
 
     @property
     def base_url(self) -> str:
+        """The URL clients use, ``http://127.0.0.1:<port>/v1`` (the port is known once started)."""
         return f"http://{self.host}:{self.port}/v1"
 
     @property
@@ -169,6 +183,7 @@ class FakeGateway:
         self.max_in_flight = self._in_flight
 
     def start(self) -> FakeGateway:
+        """Serve in a daemon thread; returns once the port is bound (``with`` calls it)."""
         if self._thread is not None:
             return self
         ready = threading.Event()
@@ -184,6 +199,7 @@ class FakeGateway:
         return self
 
     def stop(self) -> None:
+        """Close the server and its thread, cancelling open handlers (``with`` calls it)."""
         if self._thread is None or self._loop is None or self._runner is None:
             return
         shutdown = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
