@@ -16,8 +16,9 @@ does): ``import langchain_cn_llm`` costs almost nothing, ``ChatCNLLM`` costs wha
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cn_llm_client._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from langchain_cn_llm.callbacks import CNLLMCallbackHandler, get_cn_llm_callback
@@ -25,21 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatCNLLM", "CNLLMCallbackHandler", "get_cn_llm_callback"]
 
-_MODULE_OF = {
-    "ChatCNLLM": "chat_models",
-    "CNLLMCallbackHandler": "callbacks",
-    "get_cn_llm_callback": "callbacks",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ChatCNLLM": "chat_models",
+        "CNLLMCallbackHandler": "callbacks",
+        "get_cn_llm_callback": "callbacks",
+    },
+    extra="langchain",
+    framework="langchain_core",
+)

@@ -10,8 +10,9 @@ nothing, ``CNLLM`` costs what LlamaIndex's ``CustomLLM`` does.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cn_llm_client._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from llama_index_cn_llm.base import (
@@ -22,14 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CNLLM", "UNKNOWN_MODEL_CONTEXT_WINDOW", "UNKNOWN_MODEL_NUM_OUTPUT"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.base"), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    dict.fromkeys(__all__, "base"),
+    extra="llama-index",
+    framework="llama_index",
+)

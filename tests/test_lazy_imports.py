@@ -55,3 +55,24 @@ def test_names_resolve_to_their_modules_and_unknown_names_fail() -> None:
         langchain_cn_llm.ChatOpenAI  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         llama_index_cn_llm.nope  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("package", "extra"), [("langchain_cn_llm", "langchain"), ("llama_index_cn_llm", "llama-index")]
+)
+def test_a_missing_extra_says_what_to_install(package: str, extra: str) -> None:
+    framework, names = PACKAGES[package]
+    probe = f"""
+import sys
+sys.modules[{framework!r}] = None  # as if the extra were not installed
+import {package}
+try:
+    getattr({package}, {names[0]!r})
+except ImportError as exc:
+    print(exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"pip install 'cn-llm[{extra}]'" in done.stdout
