@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import email.utils
 import html
+import math
 import re
 import time
 from collections.abc import Mapping
+from datetime import timezone
 from http import HTTPStatus
 from typing import Any
 
@@ -304,24 +306,33 @@ def _header(headers: Mapping[str, str], *names: str) -> str | None:
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from `Retry-After` (seconds or HTTP date) or `retry-after-ms`; else None."""
-    millis = _header(headers, "retry-after-ms")
+    millis = _seconds(_header(headers, "retry-after-ms"))
     if millis is not None:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
+        return millis / 1000.0
     value = _header(headers, "retry-after")
     if value is None:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000": UTC, with no claim about the sender's zone (RFC 5322)
+        when = when.replace(tzinfo=timezone.utc)
     return max(when.timestamp() - time.time(), 0.0)
+
+
+def _seconds(value: str | None) -> float | None:
+    """A finite number >= 0 (negatives count as 0), or None: "nan" and "inf" parse as floats."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return max(number, 0.0) if math.isfinite(number) else None
 
 
 def _brief(text: str) -> str:
@@ -405,7 +416,7 @@ def error_from_event(payload: Mapping[str, Any], *, request_id: str | None = Non
     status: int | None = None
     if isinstance(inner, Mapping):
         for candidate in (inner.get("status_code"), inner.get("status"), inner.get("code")):
-            if isinstance(candidate, int) or (isinstance(candidate, str) and candidate.isdigit()):
+            if isinstance(candidate, int) or (isinstance(candidate, str) and candidate.isdecimal()):
                 status = int(candidate)
                 break
     if status is not None and not 400 <= status < 600:

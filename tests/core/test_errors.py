@@ -306,3 +306,31 @@ def test_is_error_body() -> None:
     assert is_error_body({"error": "boom"})
     assert is_error_body({"object": "error", "message": "m", "code": 400})
     assert is_error_body({"code": 50603, "message": "System is too busy now", "data": None})
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "1e999", "-inf"])
+def test_retry_after_that_is_not_a_finite_number_is_ignored(value: str) -> None:
+    # float() accepts these; a NaN wait would reach time.sleep and raise ValueError there.
+    assert status_error(429, b"{}", {"Retry-After": value}).retry_after is None
+    assert status_error(429, b"{}", {"retry-after-ms": value}).retry_after is None
+
+
+def test_retry_after_date_without_zone_is_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 5322 "-0000" parses to a naive datetime; it means UTC, not the machine's local time.
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(seconds=30)
+        wait = status_error(429, b"{}", {"Retry-After": format_datetime(later)}).retry_after
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert wait is not None and 25 < wait <= 30
+
+
+def test_error_event_with_a_non_ascii_digit_code() -> None:
+    # "²".isdigit() is True but int("²") raises: the code is not a status.
+    error = error_from_event({"error": {"code": "²", "message": "odd"}})
+    assert type(error) is ServerError and error.status_code is None and error.code == "²"
