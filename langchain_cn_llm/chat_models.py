@@ -26,7 +26,12 @@ from langchain_core.messages import (
     OutputTokenDetails,
     UsageMetadata,
 )
-from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.messages.tool import (
+    ToolCallChunk,
+    invalid_tool_call,
+    tool_call,
+    tool_call_chunk,
+)
 from langchain_core.messages.utils import convert_to_openai_messages
 from langchain_core.output_parsers import (
     JsonOutputKeyToolsParser,
@@ -585,25 +590,40 @@ def _to_openai_message(message: BaseMessage) -> dict[str, Any]:
 
 
 class _ToolCallSlots:
-    """Gives each streamed tool call its own LangChain index.
+    """Turns streamed tool-call fragments into LangChain tool_call_chunks.
 
-    LangChain merges tool_call_chunks by index; servers that reuse index 0 for parallel calls
-    (telling them apart only by id, e.g. Qwen3, vLLM) would otherwise merge two calls into one.
+    LangChain merges tool_call_chunks by index and concatenates their names, so each call gets an
+    index of its own (servers that reuse index 0 for parallel calls, e.g. Qwen3 and vLLM, tell
+    them apart only by id) and sends its id and name once (MiniMax repeats both on every
+    fragment, which would merge into "get_weatherget_weather"). The core's StreamAccumulator folds
+    whole calls by the same rules; LangChain needs them chunk by chunk.
     """
 
     def __init__(self) -> None:
-        self._slot: dict[int, int] = {}
-        self._id: dict[int, str] = {}
+        self._calls: dict[int, tuple[int, str | None]] = {}  # server index -> (slot, call id)
+        self._named: set[int] = set()  # slots whose name went out
         self._count = 0
 
-    def index(self, server_index: int, call_id: str | None) -> int:
-        known = self._id.get(server_index)
-        if server_index not in self._slot or (call_id and known and call_id != known):
-            self._slot[server_index] = self._count
+    def chunk(self, call: dict[str, Any]) -> ToolCallChunk:
+        server_index = call.get("index", 0)
+        call_id = call.get("id") or None
+        slot, known_id = self._calls.get(server_index, (-1, None))
+        if slot < 0 or (call_id and known_id and call_id != known_id):
+            slot, known_id = self._count, None
             self._count += 1
-        if call_id:
-            self._id[server_index] = call_id
-        return self._slot[server_index]
+        self._calls[server_index] = (slot, known_id or call_id)
+        function = call.get("function") or {}
+        name = function.get("name") or None
+        if name and slot in self._named:
+            name = None
+        elif name:
+            self._named.add(slot)
+        return tool_call_chunk(
+            name=name,
+            args=function.get("arguments"),
+            id=call_id if known_id is None else None,
+            index=slot,
+        )
 
 
 def _message_chunk(
@@ -620,15 +640,7 @@ def _message_chunk(
     delta = choices[0].get("delta") or {}
     content = delta.get("content") or ""
     reasoning = delta.get("reasoning_content") or ""
-    calls = [
-        tool_call_chunk(
-            name=(call.get("function") or {}).get("name"),
-            args=(call.get("function") or {}).get("arguments"),
-            id=call.get("id"),
-            index=slots.index(call.get("index", 0), call.get("id")),
-        )
-        for call in delta.get("tool_calls") or []
-    ]
+    calls = [slots.chunk(call) for call in delta.get("tool_calls") or []]
     if not (content or reasoning or calls):
         return None
     blocks: list[str | dict[str, Any]] = []
