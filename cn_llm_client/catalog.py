@@ -137,8 +137,9 @@ def suggest_models(model_id: str, n: int = 3) -> list[str]:
     return [by_lower[c] for c in close]
 
 
-def cost_of(model_id: str, usage: dict[str, Any]) -> float | None:
-    """USD cost of one call: the gateway's `usage["cost"]` when present, else catalog prices.
+def cost_of(model_id: str, usage: dict[str, Any], provider: str | None = None) -> float | None:
+    """USD cost of one call: the gateway's `usage["cost"]` when present, else catalog prices
+    (`provider`'s entry for the model when it has one, as in `get_model`).
 
     None when neither is known (an unknown model, or a model whose price is not documented).
 
@@ -150,7 +151,7 @@ def cost_of(model_id: str, usage: dict[str, Any]) -> float | None:
     cost = usage.get("cost")
     if isinstance(cost, (int, float)) and not isinstance(cost, bool):
         return float(cost)
-    info = get_model(model_id)
+    info = get_model(model_id, provider)
     if info is None or info.input_price is None or info.output_price is None:
         return None
     prompt = usage.get("prompt_tokens") or 0

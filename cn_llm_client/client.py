@@ -153,7 +153,7 @@ class _ClientBase:
 
         usage = completion.get("usage")
         if isinstance(usage, dict) and usage.get("cost") is None:
-            cost = cost_of(model, usage)
+            cost = cost_of(model, usage, self.provider)
             if cost is not None:
                 usage["cost"] = cost
         if request_id:

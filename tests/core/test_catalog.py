@@ -241,3 +241,13 @@ def test_loading_is_lazy() -> None:
         "assert c._catalog.cache_info().currsize == 1\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cost_uses_the_providers_prices() -> None:
+    # qwen3-max is priced on AIsa; DashScope's entry has no documented price: AIsa's resale
+    # price is not what a DashScope key pays.
+    usage = {"prompt_tokens": 1_000_000, "completion_tokens": 0}
+    assert cost_of("qwen3-max", usage) == pytest.approx(1.37)
+    assert cost_of("qwen3-max", usage, provider="aisa") == pytest.approx(1.37)
+    assert cost_of("qwen3-max", usage, provider="dashscope") is None
+    assert cost_of("qwen3-max", {**usage, "cost": 0.5}, provider="dashscope") == 0.5

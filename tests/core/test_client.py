@@ -506,3 +506,13 @@ def test_asyncio_run_twice_without_aclose_leaves_nothing_unclosed() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["run", "0", "ok", "run", "1", "ok"]
     assert "Unclosed" not in done.stderr and "unclosed" not in done.stderr, done.stderr
+
+
+def test_cost_is_the_clients_providers_price() -> None:
+    with (
+        FakeGateway(mode="dashscope", api_key="ds-key") as gw,
+        CNLLMClient(api_key="ds-key", base_url=gw.base_url, provider="dashscope") as c,
+    ):
+        response = c.chat("qwen3-max", [{"role": "user", "content": "hi"}])
+    assert response["usage"]["prompt_tokens"] > 0
+    assert response["usage"].get("cost") is None  # not AIsa's price for the same id
