@@ -6,9 +6,11 @@ owns HTTP, retries, validation, per-model policies and errors) → AIMessage / A
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, Literal
@@ -44,7 +46,15 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    model_validator,
+)
 from typing_extensions import Self
 
 from cn_llm_client import catalog
@@ -114,7 +124,10 @@ class ChatCNLLM(BaseChatModel):
     provider: str | None = None
     """A preset from ``cn_llm_client.providers``: aisa (default), dashscope, deepseek, zhipu, ..."""
     temperature: float | None = None
-    max_tokens: int | None = None
+    max_tokens: int | None = Field(
+        default=None, validation_alias=AliasChoices("max_tokens", "max_completion_tokens")
+    )
+    """Cap on generated tokens (``max_completion_tokens``, ChatOpenAI's name, is accepted too)."""
     top_p: float | None = None
     stop: list[str] | str | None = Field(default=None, alias="stop_sequences")
     timeout: float | None = None
@@ -127,7 +140,8 @@ class ChatCNLLM(BaseChatModel):
     reasoning: bool | int | None = None
     """Thinking switch: True/False, or a thinking budget in tokens; mapped per model family."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Extra request body parameters (e.g. ``{"response_format": ...}``)."""
+    """Extra request body parameters (e.g. ``{"response_format": ...}``). Unknown constructor
+    arguments land here too, with a warning (``ChatCNLLM(enable_thinking=True)``)."""
     extra_body: dict[str, Any] = Field(default_factory=dict)
     """Provider-specific body parameters (e.g. ``{"translation_options": {...}}``)."""
     default_headers: dict[str, str] | None = None
@@ -140,6 +154,34 @@ class ChatCNLLM(BaseChatModel):
     _meter: CostMeter | None = PrivateAttr(default=None)
     _client: CNLLMClient | None = PrivateAttr(default=None)
     _aclient: AsyncCNLLMClient | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_model_kwargs(cls, values: Any) -> Any:
+        """Unknown arguments go to ``model_kwargs`` with a warning (as in ChatOpenAI), instead of
+        pydantic dropping them; a field set inside ``model_kwargs`` / ``extra_body`` is refused,
+        since it would silently override the field."""
+        if not isinstance(values, dict):
+            return values
+        names = _argument_names(cls)
+        extra = {key: value for key, value in values.items() if key not in names}
+        if extra:
+            warnings.warn(
+                f"{', '.join(sorted(extra))}: not ChatCNLLM fields; sent in the request body "
+                "(model_kwargs).",
+                UserWarning,
+                stacklevel=2,
+            )
+            values = {key: value for key, value in values.items() if key in names}
+            values["model_kwargs"] = {**(values.get("model_kwargs") or {}), **extra}
+        for where in ("model_kwargs", "extra_body"):
+            for key, value in (values.get(where) or {}).items():
+                if key in names:
+                    raise ValueError(
+                        f"{where} sets {key}={value!r}, which is a ChatCNLLM field: "
+                        f"pass ChatCNLLM({key}={value!r}) instead."
+                    )
+        return values
 
     @model_validator(mode="after")
     def _resolve_environment(self) -> Self:
@@ -554,6 +596,18 @@ class ChatCNLLM(BaseChatModel):
         if method != "json_schema" or info is None or info.json_schema:
             return method
         return "function_calling" if info.tools else "json_mode"
+
+
+@functools.cache
+def _argument_names(cls: type[BaseModel]) -> frozenset[str]:
+    """Every name a field can be given by: its own, its alias, its validation aliases."""
+    names = set(cls.model_fields)
+    for field in cls.model_fields.values():
+        if field.alias:
+            names.add(field.alias)
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(a for a in field.validation_alias.choices if isinstance(a, str))
+    return frozenset(names)
 
 
 # --- message translation ---------------------------------------------------------------------

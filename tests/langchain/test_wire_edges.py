@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from langchain_core.messages import AIMessageChunk
 from pydantic import SecretStr
 
@@ -75,3 +76,19 @@ async def test_async_streamed_tool_calls_with_repeated_names_merge_cleanly() -> 
         merged += chunk
     assert merged.tool_calls == EXPECTED_CALLS
     await client.aclose()
+
+
+def test_unknown_constructor_arguments_are_sent_not_dropped() -> None:
+    with pytest.warns(UserWarning, match="enable_thinking"):
+        model = _model(enable_thinking=True)
+    assert model.model_kwargs == {"enable_thinking": True}
+
+
+def test_max_completion_tokens_is_max_tokens() -> None:
+    assert _model(max_completion_tokens=64).max_tokens == 64
+
+
+@pytest.mark.parametrize("where", ["model_kwargs", "extra_body"])
+def test_a_field_inside_model_kwargs_is_refused(where: str) -> None:
+    with pytest.raises(ValueError, match="temperature=0.9"):
+        _model(temperature=0.1, **{where: {"temperature": 0.9}})
