@@ -20,6 +20,7 @@ import contextlib
 import functools
 import logging
 import random
+import re
 import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
@@ -63,6 +64,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     _USER_AGENT = "cn-llm/0"
 
+_HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: what a bearer token may hold
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0  # a server asking for a longer wait gets its error raised at once
 # Failures where the server cannot have started on the request (or closed a stale keep-alive
@@ -109,6 +111,12 @@ class _Core:
             )
         if max_retries < 0:
             raise ConfigurationError("max_retries must be >= 0.")
+        if api_key and not _HEADER_SAFE.fullmatch(api_key):
+            # Never sent: httpx would raise UnicodeEncodeError, or h11 an error quoting the key.
+            raise ConfigurationError(
+                "The API key holds whitespace or non-ASCII characters, which no HTTP header can "
+                "carry; copy the key again (AISA_API_KEY or api_key=)."
+            )
         self.base_url = str(url)
         self.host = url.netloc.decode("ascii")
         self.timeout = timeout
@@ -168,6 +176,8 @@ class _Core:
         )
         what = "Timed out" if timed_out else "Connection failed"
         detail = str(exc) or type(exc).__name__
+        if self._api_key:  # h11 quotes an illegal header value, and that may be "Bearer <key>"
+            detail = detail.replace(self._api_key, "<api key>")
         cls = APITimeoutError if timed_out else APIConnectionError
         if partial is not None and not timed_out:
             return StreamInterruptedError(
@@ -276,7 +286,7 @@ class _Core:
 class _Events:
     """The chunks of one stream attempt: SSE decoding, one orjson parse per event, the fold."""
 
-    __slots__ = ("accumulator", "decoder", "done", "host", "request_id")
+    __slots__ = ("accumulator", "decoder", "done", "host", "request_id", "started")
 
     def __init__(self, host: str, request_id: str | None) -> None:
         self.host = host
@@ -284,6 +294,7 @@ class _Events:
         self.decoder = SSEDecoder()
         self.accumulator = StreamAccumulator()
         self.done = False
+        self.started = False  # a chunk was parsed: from here on the stream is never sent again
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         return self._chunks(self.decoder.feed_raw(data))
@@ -333,6 +344,7 @@ class _Events:
                 raise error
             add(chunk)
             chunks.append(chunk)
+            self.started = True
         return chunks
 
 
@@ -480,8 +492,8 @@ class ChatStream:
                 error, safe = core.connection_error(exc, partial), isinstance(exc, _SAFE_TO_RETRY)
             except (APIStatusError, StreamInterruptedError) as exc:
                 error, safe = exc, isinstance(exc, StreamInterruptedError)
-            started_yielding = events is not None and events.accumulator.id is not None
-            delay = None if started_yielding else core.retry_delay(attempt, error, deadline, safe)
+            started = events is not None and events.started
+            delay = None if started else core.retry_delay(attempt, error, deadline, safe)
             if delay is None:
                 raise error
             time.sleep(delay)
@@ -642,8 +654,8 @@ class AsyncChatStream:
                 error, safe = core.connection_error(exc, partial), isinstance(exc, _SAFE_TO_RETRY)
             except (APIStatusError, StreamInterruptedError) as exc:
                 error, safe = exc, isinstance(exc, StreamInterruptedError)
-            started_yielding = events is not None and events.accumulator.id is not None
-            delay = None if started_yielding else core.retry_delay(attempt, error, deadline, safe)
+            started = events is not None and events.started
+            delay = None if started else core.retry_delay(attempt, error, deadline, safe)
             if delay is None:
                 raise error
             await asyncio.sleep(delay)

@@ -675,3 +675,53 @@ def test_pytest_asyncio_loops_close_their_pools(tmp_path: Any) -> None:
     )  # fmt: skip
     assert "3 passed" in done.stdout, done.stdout + done.stderr
     assert "nclosed" not in done.stdout + done.stderr
+
+
+def test_stream_without_ids_is_not_sent_again_after_its_first_chunk(delays: list[float]) -> None:
+    # Minimal servers omit `id` on chunks: a chunk that reached the caller must still end retries,
+    # or the caller would see the same text twice.
+    no_id = {"choices": [{"index": 0, "delta": {"content": "x"}}]}
+    handler, seen = scripted(*[httpx.Response(200, content=sse(no_id, done=False))] * 3)
+    got: list[dict[str, Any]] = []
+    with pytest.raises(StreamInterruptedError) as info:
+        for c in mock(handler).stream("/chat/completions", STREAM):
+            got.append(c)
+    assert len(seen) == 1 and len(got) == 1
+    assert info.value.partial["choices"][0]["message"]["content"] == "x"  # type: ignore[index]
+
+
+async def test_async_stream_without_ids_is_not_sent_again(delays: list[float]) -> None:
+    no_id = {"choices": [{"index": 0, "delta": {"content": "x"}}]}
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=sse(no_id, done=False))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    transport = AsyncTransport("https://api.example.com/v1", KEY, http_client=client)
+    got = []
+    with pytest.raises(StreamInterruptedError):
+        async for c in transport.stream("/chat/completions", STREAM):
+            got.append(c)
+    assert len(seen) == 1 and len(got) == 1
+    await client.aclose()
+
+
+@pytest.mark.parametrize("key", ["sk-secret-123\n", "sk-secret-123 x", "sk-secret-123\u79d8"])
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(key: str) -> None:
+    # Sent as is, h11 would quote "Bearer <key>" in its error, and non-ASCII raises
+    # UnicodeEncodeError: both before any cn-llm error could say what is wrong.
+    with pytest.raises(ConfigurationError) as info:
+        Transport("https://api.example.com/v1", key)
+    assert "sk-secret" not in str(info.value) and "sk-secret" not in repr(info.value)
+    assert "API key" in str(info.value)
+
+
+def test_a_key_quoted_in_an_http_library_error_is_redacted(delays: list[float]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"refused header {request.headers['authorization']}")
+
+    with pytest.raises(APIConnectionError) as info:
+        mock(handler, max_retries=0).post("/chat/completions", PAYLOAD)
+    assert KEY not in str(info.value) and "refused header Bearer <api key>" in str(info.value)
