@@ -74,10 +74,11 @@ def resolve_settings(
     url = _validate_base_url(url or preset.base_url)
     host = urlsplit(url).hostname or ""
 
-    key = api_key or None
+    # Whitespace around a key (a pasted key, an .env line) would make the header illegal.
+    key = (api_key or "").strip() or None
     key_from_env = False
     if key is None and preset.api_key_env:
-        key = os.environ.get(preset.api_key_env) or None
+        key = os.environ.get(preset.api_key_env, "").strip() or None
         key_from_env = key is not None
     if key is None and preset.key_required and not is_loopback(host):
         raise ConfigurationError(_missing_key_message(preset))

@@ -130,3 +130,14 @@ def test_repr_hides_the_key() -> None:
 )
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+def test_key_whitespace_around_it_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `export AISA_API_KEY=$(cat key.txt)` keeps no newline, but .env files and pasted keys often
+    # do; sent as is, the header is illegal.
+    monkeypatch.setenv("AISA_API_KEY", f"{SECRET}\n")
+    assert resolve_settings().api_key == SECRET
+    assert resolve_settings(api_key=f"  {SECRET} ").api_key == SECRET
+    monkeypatch.setenv("AISA_API_KEY", " \n")
+    with pytest.raises(ConfigurationError, match="AISA_API_KEY"):
+        resolve_settings()
