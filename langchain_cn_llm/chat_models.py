@@ -98,8 +98,8 @@ class ChatCNLLM(BaseChatModel):
     - a forced ``tool_choice`` on a model that rejects it is sent as ``"auto"`` (with a warning);
     - ``with_structured_output(method="json_schema")`` on a model without JSON-schema output uses
       ``function_calling`` when the model has tools, else ``json_mode``;
-    - JSON output (json_mode / json_schema) on a Qwen model with ``reasoning=True`` is sent with
-      thinking off, because DashScope refuses JSON mode while thinking;
+    - JSON output (json_mode / json_schema) on a Qwen model is sent with thinking off (also where
+      thinking is the model's default), because DashScope refuses JSON mode while thinking;
     - reasoning sent back in a multi-turn conversation follows the model's echo policy (stripped
       for deepseek-r1, kept on tool-call turns where the model requires it).
 
@@ -584,9 +584,14 @@ class ChatCNLLM(BaseChatModel):
         )
 
     def _json_output_thinking(self) -> dict[str, Any]:
-        """Qwen (enable_thinking) refuses JSON output while thinking: turn thinking off for it."""
+        """Qwen (enable_thinking) refuses JSON output while thinking: turn thinking off for it,
+        unless the caller turned it off already (open Qwen3 models think by default)."""
         info = catalog.get_model(self.model, self.provider)
-        if self.reasoning and info is not None and info.reasoning_switch == "enable_thinking":
+        if (
+            self.reasoning is not False
+            and info is not None
+            and info.reasoning_switch == "enable_thinking"
+        ):
             return {"reasoning": False}
         return {}
 

@@ -209,6 +209,19 @@ def test_structured_output_on_reasoning_model(fake_gateway: FakeGateway, method:
     assert result["raw"].additional_kwargs["reasoning_content"]
 
 
+@pytest.mark.parametrize("method", ["json_mode", "json_schema"])
+def test_json_output_on_a_model_that_thinks_by_default(method: str) -> None:
+    # Open Qwen3 on DashScope thinks unless told not to, and refuses JSON mode while thinking.
+    with FakeGateway(mode="dashscope") as gateway:
+        model = llm(gateway, "qwen3-235b-a22b", provider="dashscope")
+        schema = Poem if method == "json_schema" else None  # json_mode: any JSON object
+        answer = model.with_structured_output(schema, method=method).invoke(
+            "写一首诗，用 JSON 回答"
+        )
+        assert isinstance(answer, Poem if schema else dict)
+        assert gateway.requests[-1].body["enable_thinking"] is False
+
+
 def test_seed_use_cases_and_routing(fake_gateway: FakeGateway) -> None:
     routes = {"chat": "qwen3-max", "code": "qwen3-coder-plus", "reasoning": "deepseek-r1"}
     for task, model in routes.items():
