@@ -308,9 +308,9 @@ def _image_url(source: Any, mime: str | None) -> Any:
         if source.startswith("data:"):
             _check_size(len(source), "the data URL")
             return source
-        path = Path(source[7:] if source.startswith("file://") else source).expanduser()
+        path = Path(source[7:] if source.startswith("file://") else source)
     elif isinstance(source, os.PathLike):
-        path = Path(source).expanduser()
+        path = Path(source)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         return _data_url(data, mime or _sniff(data) or _unknown_type("the bytes"))
@@ -318,13 +318,23 @@ def _image_url(source: Any, mime: str | None) -> Any:
         raise InvalidRequestError(
             f"an image must be a URL, a data URL, a local path or bytes, got {type(source).__name__}"
         )
-    if not path.is_file():
+    shown = str(path)[:200]
+    try:
+        path = path.expanduser()  # RuntimeError for an unknown ~user (Python < 3.13)
+        found = path.is_file()  # OSError for a name too long (base64 without "data:...,")
+    except (OSError, RuntimeError):
+        found = False
+    if not found:
         raise InvalidRequestError(
-            f"image file not found: {str(path)!r}; pass an existing path, an http(s) URL or bytes"
+            f"image file not found: {shown!r}; pass an existing path, an http(s) URL, "
+            "a data: URL or bytes"
         )
-    # Refuse a file that cannot fit before reading it; the exact length is checked once encoded.
-    _check_size(_base64_len(path.stat().st_size), f"image file {str(path)!r}")
-    data = path.read_bytes()
+    try:
+        # Refuse a file that cannot fit before reading it; the exact length is checked once encoded.
+        _check_size(_base64_len(path.stat().st_size), f"image file {str(path)!r}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read image file {str(path)!r}: {exc.strerror}") from None
     guessed = mimetypes.guess_type(path.name)[0]
     return _data_url(data, mime or _sniff(data) or guessed or _unknown_type(repr(str(path))))
 

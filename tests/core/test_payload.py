@@ -770,3 +770,15 @@ def test_property_plain_text_conversations_pass_untouched(texts: list[str]) -> N
     body = build_payload("deepseek-v3", messages)
     assert body["messages"] == messages
     assert all(a is b for a, b in zip(body["messages"], messages, strict=True))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        base64.b64encode(b"\x89PNG\r\n\x1a\n" * 200).decode(),  # base64 without its data: prefix
+        "~no-such-user-cn-llm/cat.png",  # expanduser raises RuntimeError on 3.10-3.12
+    ],
+)
+def test_a_string_that_is_no_usable_path_is_a_clear_error(source: str) -> None:
+    with pytest.raises(InvalidRequestError, match="image file"):
+        image_part(source)
