@@ -137,6 +137,7 @@ class _ClientBase:
         """Check the budget, then validate and build the request body (raises before any I/O)."""
         from ._payload import build_payload
 
+        _check_reserved(params)
         if self.meter is not None:
             self.meter.check()
         return build_payload(model, messages, stream=stream, provider=self.provider, **params)
@@ -145,6 +146,7 @@ class _ClientBase:
         """Whether a non-stream call streams and folds underneath (``_payload.needs_stream``)."""
         from ._payload import needs_stream
 
+        _check_reserved(params)
         return needs_stream(model, provider=self.provider, **params)
 
     def _finish(self, model: str, completion: dict, request_id: str | None) -> dict:
@@ -168,6 +170,19 @@ class _ClientBase:
 
 def _rebuild(cls: type[_ClientBase], options: dict[str, Any]) -> _ClientBase:
     return cls(**options)
+
+
+def _check_reserved(params: Mapping[str, Any]) -> None:
+    """`stream` and `provider` are the client's to set; per call they would clash in build_payload."""
+    if "stream" in params:
+        raise InvalidRequestError(
+            "stream= is not a call parameter: use client.stream(...) for chunk dicts or "
+            "client.chat_stream(...) for text pieces."
+        )
+    if "provider" in params:
+        raise InvalidRequestError(
+            "provider is set per client: CNLLMClient(provider=...), not per call."
+        )
 
 
 def _user(message: str) -> Messages:

@@ -516,3 +516,18 @@ def test_cost_is_the_clients_providers_price() -> None:
         response = c.chat("qwen3-max", [{"role": "user", "content": "hi"}])
     assert response["usage"]["prompt_tokens"] > 0
     assert response["usage"].get("cost") is None  # not AIsa's price for the same id
+
+
+@pytest.mark.parametrize(
+    ("params", "hint"), [({"stream": True}, r"\.stream\("), ({"provider": "deepseek"}, "provider=")]
+)
+def test_per_call_stream_or_provider_is_a_clear_error(
+    client: CNLLMClient, seed_env: FakeGateway, params: dict[str, Any], hint: str
+) -> None:
+    # The openai habit chat(..., stream=True) was a TypeError from deep inside build_payload.
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(InvalidRequestError, match=hint):
+        client.chat("qwen3-max", messages, **params)
+    with pytest.raises(InvalidRequestError, match=hint):
+        client.stream("qwen3-max", messages, **params)
+    assert seed_env.requests == []
