@@ -136,7 +136,7 @@ class ChatCNLLM(BaseChatModel):
     streaming: bool = False
     """Make ``invoke`` stream under the hood (callbacks then see every token)."""
     stream_usage: bool = True
-    """Attach ``usage_metadata`` to the last chunk of a stream."""
+    """Attach ``usage_metadata`` to a stream's last chunk; per call: ``stream(x, stream_usage=False)``."""
     reasoning: bool | int | None = None
     """Thinking switch: True/False, or a thinking budget in tokens; mapped per model family."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -446,6 +446,7 @@ class ChatCNLLM(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        stream_usage = kwargs.pop("stream_usage", self.stream_usage)  # ChatOpenAI's per-call flag
         model, openai_messages, params = self._request(messages, stop, kwargs)
         slots = _ToolCallSlots()
         with self._sync_client().stream(model, openai_messages, **params) as stream:
@@ -454,7 +455,7 @@ class ChatCNLLM(BaseChatModel):
                     if run_manager:
                         run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                     yield chunk
-            yield self._last_chunk(stream.completion(), model, stream.request_id)
+            yield self._last_chunk(stream.completion(), model, stream.request_id, stream_usage)
 
     async def _astream(
         self,
@@ -463,6 +464,7 @@ class ChatCNLLM(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        stream_usage = kwargs.pop("stream_usage", self.stream_usage)  # ChatOpenAI's per-call flag
         model, openai_messages, params = self._request(messages, stop, kwargs)
         slots = _ToolCallSlots()
         async with self._async_client().stream(model, openai_messages, **params) as stream:
@@ -471,10 +473,10 @@ class ChatCNLLM(BaseChatModel):
                     if run_manager:
                         await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                     yield chunk
-            yield self._last_chunk(stream.completion(), model, stream.request_id)
+            yield self._last_chunk(stream.completion(), model, stream.request_id, stream_usage)
 
     def _last_chunk(
-        self, completion: dict[str, Any], model: str, request_id: str | None
+        self, completion: dict[str, Any], model: str, request_id: str | None, stream_usage: bool
     ) -> ChatGenerationChunk:
         """Closes a stream: finish reason, usage and metadata, ``chunk_position="last"``."""
         choice = (completion.get("choices") or [{}])[0]
@@ -483,7 +485,7 @@ class ChatCNLLM(BaseChatModel):
             message=AIMessageChunk(
                 content="",
                 chunk_position="last",
-                usage_metadata=_usage_metadata(usage) if usage and self.stream_usage else None,
+                usage_metadata=_usage_metadata(usage) if usage and stream_usage else None,
                 response_metadata=self._response_metadata(
                     completion, model, choice.get("finish_reason"), request_id
                 ),

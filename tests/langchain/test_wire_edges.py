@@ -92,3 +92,16 @@ def test_max_completion_tokens_is_max_tokens() -> None:
 def test_a_field_inside_model_kwargs_is_refused(where: str) -> None:
     with pytest.raises(ValueError, match="temperature=0.9"):
         _model(temperature=0.1, **{where: {"temperature": 0.9}})
+
+
+def test_stream_usage_per_call_is_ours_not_the_servers() -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, content=_sse(REPEATING_SERVER))
+
+    model = _model(http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    last = list(model.stream("天气", stream_usage=False))[-1]
+    assert last.usage_metadata is None and last.chunk_position == "last"
+    assert "stream_usage" not in bodies[0]
