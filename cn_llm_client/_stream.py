@@ -118,8 +118,11 @@ class StreamAccumulator:
         if function:
             if function.get("name") and not call.name:
                 call.name = function["name"]
-            if function.get("arguments"):
-                call.arguments.append(function["arguments"])
+            arguments = function.get("arguments")
+            if arguments:
+                if not isinstance(arguments, str):  # an object, from a few servers: as JSON text
+                    arguments = orjson.dumps(arguments).decode()
+                call.arguments.append(arguments)
 
     @property
     def text(self) -> str:

@@ -237,3 +237,19 @@ def test_normalize_reasoning_in_a_completion() -> None:
     kept = {"choices": [{"message": {"reasoning_content": "a", "reasoning": "a"}}]}
     assert normalize_reasoning(kept)["choices"][0]["message"]["reasoning_content"] == "a"
     assert normalize_reasoning({"object": "list", "data": []}) == {"object": "list", "data": []}
+
+
+def test_tool_arguments_sent_as_an_object_become_json_text() -> None:
+    # A few servers send arguments as an object (parse_tool_arguments accepts one in a body); in a
+    # stream the fold must stay text, or joining a second fragment raised TypeError.
+    def fragment(**function: Any) -> dict[str, Any]:
+        call = {"index": 0, "id": "a", "function": function}
+        return {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}
+
+    acc = StreamAccumulator()
+    acc.add(fragment(name="f", arguments={"城": "北京"}))
+    call = acc.completion()["choices"][0]["message"]["tool_calls"][0]
+    assert parse_tool_arguments(call["function"]["arguments"]) == {"城": "北京"}
+    acc.add(fragment(arguments={"x": 1}))
+    call = acc.completion()["choices"][0]["message"]["tool_calls"][0]
+    assert isinstance(call["function"]["arguments"], str)
