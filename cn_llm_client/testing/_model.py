@@ -179,10 +179,60 @@ def check_request(body: dict[str, Any], traits: Traits, mode: str) -> Rejection 
         if wanted not in names:
             return Rejection(400, f"tool_choice names {wanted!r}, which is not in tools")
     return (
-        _check_images(messages, traits)
+        _check_tool_turns(messages, mode)
+        or _check_json_word(body, mode)
+        or _check_images(messages, traits)
         or _check_provider(body, traits, mode)
         or _check_reasoning_echo(messages, traits, mode, thinking_on(body, traits, mode))
     )
+
+
+def _check_tool_turns(messages: list[dict[str, Any]], mode: str) -> Rejection | None:
+    """OpenAI-style servers (DeepSeek, DashScope, ...) pair every tool call with its result:
+    an assistant's `tool_calls` must be followed at once by one tool message per call id, and a
+    tool message must answer a call of the assistant message before it."""
+    if mode in LOCAL_MODES:  # a chat template takes whatever it is given
+        return None
+    waiting: set[str] = set()  # call ids of the last tool-call turn not yet answered
+    for index, message in enumerate([*messages, {"role": "end"}]):
+        role = message.get("role")
+        if role == "tool" and message.get("tool_call_id") in waiting:
+            waiting.discard(message["tool_call_id"])
+        elif role == "tool":
+            text = (
+                f"messages[{index}]: Messages with role 'tool' must be a response to a "
+                "preceding message with 'tool_calls'"
+            )
+            return Rejection(400, text)
+        elif waiting:
+            text = (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. (insufficient tool messages following "
+                "tool_calls message) The following tool_call_ids did not have response "
+                f"messages: {', '.join(sorted(waiting))}"
+            )
+            return Rejection(400, text)
+        else:
+            calls = message.get("tool_calls") if role == "assistant" else None
+            waiting = {str(c.get("id")) for c in calls or [] if isinstance(c, dict)}
+    return None
+
+
+def _check_json_word(body: dict[str, Any], mode: str) -> Rejection | None:
+    """DeepSeek and DashScope (and AIsa in front of them) refuse JSON mode unless the prompt
+    says "json" somewhere."""
+    if mode not in ("aisa", "deepseek", "dashscope"):
+        return None
+    if (body.get("response_format") or {}).get("type") != "json_object":
+        return None
+    texts = (message_text(m) for m in body["messages"])
+    if any("json" in text.lower() for text in texts):
+        return None
+    message = (
+        "Prompt must contain the word 'json' in some form to use 'response_format' of type "
+        "'json_object'."
+    )
+    return Rejection(400, message)
 
 
 def _check_images(messages: list[dict[str, Any]], traits: Traits) -> Rejection | None:

@@ -351,8 +351,9 @@ class Person(pydantic.BaseModel):
 
 
 def test_json_object_and_json_schema(gw: FakeGateway) -> None:
-    plain = chat(gw, response_format={"type": "json_object"})["choices"][0]["message"]["content"]
-    assert orjson.loads(plain)["answer"] == "Hello there"
+    asked = [{"role": "user", "content": "Hello in JSON"}]
+    plain = chat(gw, messages=asked, response_format={"type": "json_object"})
+    assert orjson.loads(plain["choices"][0]["message"]["content"])["answer"] == "Hello in JSON"
     schema = {"name": "person", "schema": Person.model_json_schema()}
     messages = [{"role": "user", "content": "Ann is 200 years old"}]
     data = chat(
@@ -369,6 +370,18 @@ def test_json_object_with_the_keys_the_text_names(gw: FakeGateway) -> None:
         "message"
     ]["content"]
     assert orjson.loads(content) == {"setup": f"setup: {text}", "punchline": f"punchline: {text}"}
+
+
+def test_json_mode_needs_the_word_json_in_the_prompt(gw: FakeGateway) -> None:
+    """DeepSeek / DashScope refuse JSON mode when no message mentions JSON; local servers don't."""
+    body = {"model": "qwen3-max", "messages": HELLO, "response_format": {"type": "json_object"}}
+    refused = post(gw, body)
+    assert refused.status_code == 400
+    assert "must contain the word 'json'" in refused.json()["error"]["message"]
+    system = {"role": "system", "content": "Reply with a Json object."}
+    assert post(gw, {**body, "messages": [system, *HELLO]}).status_code == 200
+    with FakeGateway(mode="ollama") as local:
+        assert post(local, {**body, "model": "qwen3:8b"}).status_code == 200
 
 
 # -- vision ---------------------------------------------------------------------------------------
@@ -421,6 +434,26 @@ def test_deepseek_reasoning_echo_rules(gw: FakeGateway) -> None:
     )
     turn[1]["reasoning_content"] = "I need the time"
     assert post(gw, body).status_code == 200
+
+
+def test_tool_results_must_answer_the_calls_just_before_them(gw: FakeGateway) -> None:
+    """As OpenAI and DeepSeek: every call id answered at once, no orphan tool message."""
+    call = {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+    asked = {"role": "user", "content": "time?"}
+    calls = {"role": "assistant", "content": None, "tool_calls": [call]}
+    result = {"role": "tool", "tool_call_id": "c1", "content": "noon"}
+    assert chat(gw, messages=[asked, calls, result], tools=[TIME])["choices"]
+    for messages, words in (
+        ([asked, result], "must be a response to a preceding message with 'tool_calls'"),
+        ([asked, calls], "did not have response messages: c1"),
+        ([asked, calls, asked], "did not have response messages: c1"),
+        ([asked, calls, {**result, "tool_call_id": "c2"}], "preceding message with 'tool_calls'"),
+        ([asked, calls, result, result], "preceding message with 'tool_calls'"),
+    ):
+        refused = post(gw, {"model": "qwen3-max", "messages": messages, "tools": [TIME]})
+        assert refused.status_code == 400 and words in refused.json()["error"]["message"]
+    with FakeGateway(mode="vllm") as local:  # a chat template takes any order
+        assert chat(local, "Qwen/Qwen3-8B", [asked, result])["choices"]
 
 
 def test_provider_specific_refusals() -> None:
