@@ -363,9 +363,10 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     ) -> ChatResponse:
         """Keep only the first tool call unless parallel calls were allowed."""
         if not allow_parallel_tool_calls:
-            calls = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
-            extra = calls[1:]
-            response.message.blocks = [b for b in response.message.blocks if b not in extra]
+            first = next((b for b in response.message.blocks if isinstance(b, ToolCallBlock)), None)
+            response.message.blocks = [
+                b for b in response.message.blocks if b is first or not isinstance(b, ToolCallBlock)
+            ]
         return response
 
     def get_tool_calls_from_response(

@@ -242,6 +242,15 @@ def test_parallel_calls_kept_only_when_allowed() -> None:
     assert [c.tool_id for c in llm.get_tool_calls_from_response(one)] == ["0"]
 
 
+def test_a_repeated_tool_call_keeps_its_first_copy() -> None:
+    # Qwen3 streams sometimes repeat a call verbatim (langchain #31511): keep one, not none.
+    call = {"id": "c1", "function": {"name": "weather", "arguments": "{}"}}
+    response = ChatResponse(message=_from_openai_message({"tool_calls": [call, call]}))
+    llm = CNLLM(api_key=SECRET)
+    one = llm._validate_chat_with_tools_response(response, [], allow_parallel_tool_calls=False)
+    assert [c.tool_id for c in llm.get_tool_calls_from_response(one)] == ["c1"]
+
+
 def test_docstring_examples_run() -> None:
     import doctest
 
