@@ -218,7 +218,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         """One streamed step: the message so far, this chunk's text, thinking and usage."""
         delta = delta_of(chunk) or {}
         text = delta.get("content") or ""
-        thinking = delta.get("reasoning_content") or delta.get("reasoning") or ""
+        thinking = delta.get("reasoning_content") or ""  # the core renamed "reasoning"
         usage = self._usage(chunk.get("usage"))
         if not (text or thinking or delta.get("tool_calls") or usage):
             return None  # role-only or finish-only chunk: nothing new to report
@@ -506,7 +506,7 @@ def _legacy_tool_calls(additional_kwargs: dict[str, Any]) -> list[dict[str, Any]
 
 
 def _from_openai_message(message: dict[str, Any]) -> ChatMessage:
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    reasoning = message.get("reasoning_content")  # the core renamed "reasoning"
     tool_calls = _tool_call_blocks(message.get("tool_calls"))
     return _assistant_message(reasoning, message.get("content"), tool_calls)
 
