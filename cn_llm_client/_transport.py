@@ -43,6 +43,7 @@ from cn_llm_client.errors import (
     ModelNotFoundError,
     ProtocolError,
     StreamInterruptedError,
+    _text,
     error_from_event,
     is_error_body,
     status_error,
@@ -348,20 +349,14 @@ class _Events:
         return chunks
 
 
-def _text(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
 def _request_id(response: httpx.Response) -> str | None:
     return response.headers.get("x-request-id") or response.headers.get("request-id")
 
 
 def _suggest_models(model: Any) -> list[str]:
-    try:
-        from cn_llm_client.catalog import suggest_models  # lazy: keeps the transport import light
-    except ImportError:  # the catalog is optional for the transport
-        return []
-    return list(suggest_models(str(model))) if model else []
+    from cn_llm_client.catalog import suggest_models  # lazy: keeps the transport import light
+
+    return suggest_models(str(model)) if model else []
 
 
 class Transport:
