@@ -73,7 +73,8 @@ How the emulated models answer (the same request always gets the same answer):
   `credits_remaining` (counting down from `credits`, 402 once spent); deepseek mode adds
   `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens`. Every response carries `x-request-id`
   and the `X-RateLimit-*` headers.
-- Streams: role first, reasoning and content deltas, tool-call deltas (id and name only in the
+- Streams: role first, reasoning and content deltas (deepseek mode, when it reasons: both
+  fields in each, the idle one null, as DeepSeek sends them), tool-call deltas (id and name only in the
   first delta of a call, arguments in 16-character fragments; ollama/vllm reuse index 0), the
   finish_reason chunk, the usage chunk (`choices: []`) when `stream_options.include_usage`, then
   `data: [DONE]`. Every event with non-ASCII text is written in two TCP writes that split its

@@ -580,11 +580,19 @@ class FakeGateway:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}
             return b"data: " + orjson.dumps({**head, "choices": [choice]}) + b"\n\n"
 
-        yield event({"role": "assistant", "content": ""})
+        reasoning_key = self._reasoning_field
+        if self.mode == "deepseek" and reply.reasoning is not None:
+            # DeepSeek sends both fields in every text delta, the idle one as null.
+            yield event({"role": "assistant", "content": None, reasoning_key: ""})
+            idle_content: dict[str, Any] = {"content": None}
+            idle_reasoning: dict[str, Any] = {reasoning_key: None}
+        else:
+            yield event({"role": "assistant", "content": ""})
+            idle_content = idle_reasoning = {}
         for piece in _PIECES.findall(reply.reasoning or ""):
-            yield event({self._reasoning_field: piece})
+            yield event({reasoning_key: piece, **idle_content})
         for piece in _PIECES.findall(reply.content or ""):
-            yield event({"content": piece})
+            yield event({"content": piece, **idle_reasoning})
         for number, call in enumerate(reply.tool_calls):
             index = 0 if self.mode in LOCAL_MODES else number  # local servers reuse index 0
             function = call["function"]

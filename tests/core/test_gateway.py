@@ -514,6 +514,20 @@ def test_deepseek_mode_reports_cache_tokens() -> None:
 # -- streaming ------------------------------------------------------------------------------------
 
 
+def test_deepseek_streams_name_the_idle_text_field_null() -> None:
+    """Real DeepSeek deltas: {"content": null, "reasoning_content": "..."} and the reverse."""
+    body = {"model": "deepseek-reasoner", "messages": HELLO}
+    with FakeGateway(mode="deepseek") as gw:
+        events, _ = stream_events(gw, body)
+    deltas = [e["choices"][0]["delta"] for e in events[:-1] if e["choices"]]
+    assert deltas[0] == {"role": "assistant", "content": None, "reasoning_content": ""}
+    thinking = [d for d in deltas[1:] if d.get("reasoning_content")]
+    talking = [d for d in deltas[1:] if d.get("content")]
+    assert thinking and all(d["content"] is None for d in thinking)
+    assert talking and all(d["reasoning_content"] is None for d in talking)
+    assert fold(events)["content"] == "[deepseek-reasoner] Hello there"
+
+
 def test_stream_matches_the_non_stream_answer(gw: FakeGateway) -> None:
     body = {"model": "deepseek-r1", "messages": HELLO, "stream_options": {"include_usage": True}}
     events, _ = stream_events(gw, body)
