@@ -50,7 +50,13 @@ from cn_llm_client.catalog import ModelInfo, get_model, list_models
 from cn_llm_client.errors import InvalidRequestError
 from cn_llm_client.providers import Provider, get_provider
 
-__all__ = ["MAX_IMAGE_BYTES", "build_payload", "image_part", "needs_stream"]
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "build_payload",
+    "forced_tool_choice_allowed",
+    "image_part",
+    "needs_stream",
+]
 
 logger = logging.getLogger("cn_llm_client")
 
@@ -418,8 +424,7 @@ def _apply_tools(
             return
         raise InvalidRequestError(f"tool_choice={tool_choice!r} needs tools; pass tools=[...]")
     forced = choice == "required" or isinstance(choice, dict)
-    allowed = preset.forced_tool_choice and (info is None or info.forced_tool_choice)
-    if forced and not allowed:
+    if forced and not _forced_choice_allowed(info, preset):
         logger.warning(
             "%s on %s rejects a forced tool_choice; sending tool_choice='auto' instead",
             model,
@@ -427,6 +432,20 @@ def _apply_tools(
         )
         choice = "auto"
     payload["tool_choice"] = choice
+
+
+def forced_tool_choice_allowed(model: str, provider: str | None = None) -> bool:
+    """Whether `model` on `provider` accepts a forced `tool_choice` (else it is sent as "auto").
+
+    >>> forced_tool_choice_allowed("qwen3-max"), forced_tool_choice_allowed("glm-5", "zhipu")
+    (True, False)
+    """
+    preset = get_provider(provider)
+    return _forced_choice_allowed(get_model(model, preset.name), preset)
+
+
+def _forced_choice_allowed(info: ModelInfo | None, preset: Provider) -> bool:
+    return preset.forced_tool_choice and (info is None or info.forced_tool_choice)
 
 
 def _check_tools(tools: Any) -> list[str]:
@@ -575,6 +594,10 @@ def _apply_model_rules(
         )
     if kind == "json_object" and info is not None and not info.json_mode:
         raise InvalidRequestError(f"{model} has no JSON mode; remove response_format")
+    if kind in ("json_object", "json_schema") and "enable_thinking" not in payload:
+        if info is not None and info.thinking_requires_stream:
+            # Open Qwen3 models think unasked, and DashScope refuses JSON mode while thinking.
+            payload["enable_thinking"] = False
     if kind in ("json_object", "json_schema") and payload.get("enable_thinking") is True:
         raise InvalidRequestError(
             f"{model}: JSON mode cannot be combined with thinking (enable_thinking); "

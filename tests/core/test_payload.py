@@ -782,3 +782,32 @@ def test_property_plain_text_conversations_pass_untouched(texts: list[str]) -> N
 def test_a_string_that_is_no_usable_path_is_a_clear_error(source: str) -> None:
     with pytest.raises(InvalidRequestError, match="image file"):
         image_part(source)
+
+
+def test_json_mode_turns_default_thinking_off_and_refuses_asked_thinking() -> None:
+    """Open Qwen3 thinks unasked and DashScope refuses JSON mode while thinking."""
+    ask = [{"role": "user", "content": "Answer in JSON"}]
+    json_mode = {"response_format": {"type": "json_object"}}
+    default = build_payload("qwen3-235b-a22b", ask, provider="dashscope", **json_mode)
+    assert default["enable_thinking"] is False
+    assert "enable_thinking" not in build_payload(
+        "qwen-plus", ask, provider="dashscope", **json_mode
+    )
+    with pytest.raises(InvalidRequestError, match="JSON mode cannot be combined with thinking"):
+        build_payload("qwen3-235b-a22b", ask, provider="dashscope", reasoning=True, **json_mode)
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "allowed"),
+    [("qwen3-max", None, True), ("deepseek-r1", None, False), ("glm-5", "zhipu", False)],
+)
+def test_forced_tool_choice_allowed_matches_what_is_sent(
+    model: str, provider: str | None, allowed: bool
+) -> None:
+    from cn_llm_client._payload import forced_tool_choice_allowed
+
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    ask = [{"role": "user", "content": "hi"}]
+    body = build_payload(model, ask, provider=provider, tools=[tool], tool_choice="f")
+    assert forced_tool_choice_allowed(model, provider) is allowed
+    assert (body["tool_choice"] != "auto") is allowed
