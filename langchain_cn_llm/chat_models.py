@@ -430,7 +430,7 @@ class ChatCNLLM(BaseChatModel):
             "finish_reason": finish_reason,
             "id": completion.get("id"),
             "token_usage": usage,
-            "cost": catalog.cost_of(model, usage) if usage else None,
+            "cost": catalog.cost_of(model, usage, self.provider) if usage else None,
             "request_id": request_id,
         }
         if "credits_remaining" in usage:

@@ -203,7 +203,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "prompt_tokens": usage.get("prompt_tokens"),
             "completion_tokens": usage.get("completion_tokens"),
             "total_tokens": usage.get("total_tokens"),
-            "cost": cost_of(self.model, usage),
+            "cost": cost_of(self.model, usage, self.provider),
         }
 
     def _chat_response(self, completion: dict[str, Any]) -> ChatResponse:

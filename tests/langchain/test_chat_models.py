@@ -239,3 +239,16 @@ def test_pickle_and_dumpd_hold_no_key() -> None:
     assert pickle.loads(pickle.dumps(model)).model == "qwen3-max"
     assert model._get_ls_params()["ls_provider"] == "aisa"
     assert ChatCNLLM(model="deepseek-r1", api_key="k").profile["reasoning_output"] is True
+
+
+def test_stream_cost_uses_the_providers_prices() -> None:
+    """DashScope publishes no qwen3-max price here: no AIsa price may stand in for it."""
+    with FakeGateway(mode="dashscope") as gw:
+        direct = ChatCNLLM(
+            model="qwen3-max", provider="dashscope", base_url=gw.base_url, api_key=gw.api_key
+        )
+        last = list(direct.stream("你好"))[-1]
+        via_aisa = list(llm(gw, "qwen3-max").stream("你好"))[-1]
+    assert last.response_metadata["token_usage"]["prompt_tokens"] > 0
+    assert last.response_metadata["cost"] is None
+    assert via_aisa.response_metadata["cost"] > 0

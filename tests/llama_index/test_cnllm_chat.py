@@ -260,3 +260,19 @@ async def test_pickles_after_use_without_key_or_connections(
     copy = pickle.loads(blob)
     assert copy._client is None and copy._aclient is None
     assert copy.base_url == llm.base_url
+
+
+def test_stream_cost_uses_the_providers_prices() -> None:
+    """DashScope publishes no qwen3-max price here: no AIsa price may stand in for it."""
+    from cn_llm_client.testing import FakeGateway
+
+    with FakeGateway(mode="dashscope") as gw:
+        direct = CNLLM(
+            model="qwen3-max", provider="dashscope", base_url=gw.base_url, api_key=gw.api_key
+        )
+        via_aisa = CNLLM(model="qwen3-max", base_url=gw.base_url, api_key=gw.api_key)
+        last = list(direct.stream_chat(user("你好")))[-1]
+        priced = list(via_aisa.stream_chat(user("你好")))[-1]
+    assert last.additional_kwargs["prompt_tokens"] > 0
+    assert last.additional_kwargs["cost"] is None
+    assert priced.additional_kwargs["cost"] > 0
