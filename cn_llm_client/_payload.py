@@ -594,11 +594,11 @@ def _apply_model_rules(
         )
     if kind == "json_object" and info is not None and not info.json_mode:
         raise InvalidRequestError(f"{model} has no JSON mode; remove response_format")
-    if kind in ("json_object", "json_schema") and "enable_thinking" not in payload:
-        if info is not None and info.thinking_requires_stream:
-            # Open Qwen3 models think unasked, and DashScope refuses JSON mode while thinking.
-            payload["enable_thinking"] = False
-    if kind in ("json_object", "json_schema") and payload.get("enable_thinking") is True:
+    json_output = kind in ("json_object", "json_schema")
+    if json_output and "enable_thinking" not in payload and info and info.thinking_requires_stream:
+        # Open Qwen3 models think unasked, and DashScope refuses JSON mode while thinking.
+        payload["enable_thinking"] = False
+    if json_output and payload.get("enable_thinking") is True:
         raise InvalidRequestError(
             f"{model}: JSON mode cannot be combined with thinking (enable_thinking); "
             "use reasoning=False, or tool calling for structured output"
