@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
 from langchain_core.language_models.model_profile import ModelProfile
@@ -42,7 +43,7 @@ from langchain_core.output_parsers import (
     PydanticToolsParser,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
@@ -58,6 +59,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from cn_llm_client import catalog
+from cn_llm_client._payload import forced_tool_choice_allowed
 from cn_llm_client._stream import parse_tool_arguments
 from cn_llm_client.budget import CostMeter
 from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
@@ -552,6 +554,9 @@ class ChatCNLLM(BaseChatModel):
                 if is_pydantic
                 else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
             )
+            if not forced_tool_choice_allowed(self.model, self.provider):
+                # tool_choice went out as "auto": an answer in plain text is an error, not None.
+                parser = parser | RunnableLambda(functools.partial(_tool_called, name, self.model))
         else:
             response_format: dict[str, Any] = {"type": "json_object"}
             if method == "json_schema":
@@ -603,6 +608,15 @@ class ChatCNLLM(BaseChatModel):
         if method != "json_schema" or info is None or info.json_schema:
             return method
         return "function_calling" if info.tools else "json_mode"
+
+
+def _tool_called(tool: str, model: str, parsed: Any) -> Any:
+    if parsed is None:
+        raise OutputParserException(
+            f"{model} answered without calling {tool!r}: it cannot be forced to call a tool. "
+            "Ask for the fields explicitly in the prompt and retry."
+        )
+    return parsed
 
 
 @functools.cache

@@ -19,7 +19,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from pydantic import BaseModel
 
 from cn_llm_client.errors import BudgetExceededError, InvalidRequestError
-from cn_llm_client.testing import FakeGateway
+from cn_llm_client.testing import FakeGateway, Fault
 from langchain_cn_llm import ChatCNLLM, get_cn_llm_callback
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
@@ -252,3 +252,39 @@ def test_stream_cost_uses_the_providers_prices() -> None:
     assert last.response_metadata["token_usage"]["prompt_tokens"] > 0
     assert last.response_metadata["cost"] is None
     assert via_aisa.response_metadata["cost"] > 0
+
+
+def test_structured_output_on_a_model_that_cannot_be_forced_raises_on_plain_text(
+    fake_gateway: FakeGateway,
+) -> None:
+    """deepseek-r1 gets tool_choice "auto": a text answer must not come back as None."""
+    from langchain_core.exceptions import OutputParserException
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+
+    plain = {
+        "id": "c1",
+        "object": "chat.completion",
+        "model": "deepseek-r1",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hangzhou"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+    structured = llm(fake_gateway, "deepseek-r1").with_structured_output(City)
+    assert structured.invoke("Which city is West Lake in?") == City(
+        name="Which city is West Lake in?"
+    )
+    assert fake_gateway.requests[-1].body["tool_choice"] == "auto"
+    fake_gateway.push(Fault.status(200, body=plain))
+    with pytest.raises(OutputParserException, match="without calling 'City'"):
+        structured.invoke("Which city is West Lake in?")
+    forced = llm(fake_gateway, "qwen3-max").with_structured_output(City)
+    fake_gateway.push(Fault.status(200, body=plain))
+    assert forced.invoke("Which city?") is None  # forced models keep LangChain's usual behaviour
