@@ -98,6 +98,8 @@ class ChatCNLLM(BaseChatModel):
     the documented fallback applies instead of a server 400:
 
     - a forced ``tool_choice`` on a model that rejects it is sent as ``"auto"`` (with a warning);
+      ``with_structured_output`` on such a model raises ``OutputParserException`` when the answer
+      comes back as plain text instead of the tool call;
     - ``with_structured_output(method="json_schema")`` on a model without JSON-schema output uses
       ``function_calling`` when the model has tools, else ``json_mode``;
     - JSON output (json_mode / json_schema) on a Qwen model is sent with thinking off (also where
