@@ -190,8 +190,20 @@ class _Core:
         self, response: httpx.Response, body: bytes, payload: dict[str, Any]
     ) -> APIStatusError:
         error = status_error(response.status_code, body, response.headers)
+        model = payload.get("model")
+        if _no_channel_for_unknown_model(error, model):
+            # one-api style gateways (AIsa among them) answer an unknown model id with
+            # "503 No available channels": a wrong id, not an outage, so no retry.
+            error = ModelNotFoundError(
+                f"{error.message} (the model id {model!r} is not in the catalog)",
+                status_code=error.status_code,
+                code=error.code,
+                type=error.type,
+                request_id=error.request_id,
+                body=error.body,
+            )
         if isinstance(error, ModelNotFoundError):
-            error.suggestions = _suggest_models(payload.get("model"))
+            error.suggestions = _suggest_models(model)
         return error
 
     def parse_body(
@@ -252,7 +264,7 @@ class _Core:
         wait: float | None = None
         if isinstance(error, APIStatusError):
             if error.status_code not in RETRY_STATUSES or isinstance(
-                error, InsufficientBalanceError
+                error, (InsufficientBalanceError, ModelNotFoundError)
             ):
                 return None
             wait = error.retry_after
@@ -351,6 +363,17 @@ class _Events:
 
 def _request_id(response: httpx.Response) -> str | None:
     return response.headers.get("x-request-id") or response.headers.get("request-id")
+
+
+def _no_channel_for_unknown_model(error: APIStatusError, model: Any) -> bool:
+    from cn_llm_client.catalog import get_model
+
+    return (
+        error.status_code == 503
+        and "no available channel" in error.message.lower()
+        and isinstance(model, str)
+        and get_model(model) is None
+    )
 
 
 def _suggest_models(model: Any) -> list[str]:

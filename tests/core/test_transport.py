@@ -19,6 +19,7 @@ from cn_llm_client import _transport
 from cn_llm_client._transport import AsyncTransport, Timeouts, Transport
 from cn_llm_client.errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
@@ -225,6 +226,21 @@ def test_model_not_found_gets_suggestions(monkeypatch: pytest.MonkeyPatch) -> No
         mock(handler).post("/chat/completions", {**PAYLOAD, "model": "qwen-max3"})
     assert info.value.suggestions == ["qwen-max3-fixed"]
     assert "Did you mean: qwen-max3-fixed?" in str(info.value)
+
+
+@pytest.mark.parametrize(("model", "unknown"), [("qwen-max3", True), ("qwen3-max", False)])
+def test_no_available_channels_for_an_unknown_model_is_model_not_found(
+    model: str, unknown: bool, delays: list[float]
+) -> None:
+    """One-api style gateways answer a wrong model id with 503 "No available channels"."""
+    busy = {"error": {"message": "No available channels for model", "type": "upstream_error"}}
+    handler, seen = scripted(*[httpx.Response(503, json=busy)] * 3)
+    with pytest.raises(APIStatusError) as info:
+        mock(handler).post("/chat/completions", {**PAYLOAD, "model": model})
+    assert isinstance(info.value, ModelNotFoundError) is unknown
+    assert len(seen) == (1 if unknown else 3)  # a known model's 503 is an outage: retried
+    if unknown:
+        assert "qwen3-max" in info.value.suggestions
 
 
 def test_stream_yields_chunks_and_folds() -> None:
