@@ -8,6 +8,7 @@ completions / chunks back to :class:`ChatResponse`.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,13 @@ __all__ = ["CNLLM", "UNKNOWN_MODEL_CONTEXT_WINDOW", "UNKNOWN_MODEL_NUM_OUTPUT"]
 # Pass context_window= / max_tokens= to state the real numbers.
 UNKNOWN_MODEL_CONTEXT_WINDOW = 32_768
 UNKNOWN_MODEL_NUM_OUTPUT = 4_096
+
+
+# One lock for every instance (a Lock in the instance would not pickle): taken only while a
+# client is created, once per instance.
+_CLIENTS_LOCK = threading.Lock()
+# LlamaIndex roles with no OpenAI name of their own.
+_OPENAI_ROLES = {"model": "assistant", "chatbot": "assistant", "function": "tool"}
 
 
 class CNLLM(CustomLLM, FunctionCallingLLM):
@@ -152,15 +160,17 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         }
 
     def _sync_client(self) -> CNLLMClient:
-        if self._client is None:
-            self._client = CNLLMClient(**self._client_settings())
-        return self._client
+        with _CLIENTS_LOCK:  # two threads' first calls must not each open a pool
+            if self._client is None:
+                self._client = CNLLMClient(**self._client_settings())
+            return self._client
 
     def _async_client(self) -> AsyncCNLLMClient:
         # The core keeps one pool per event loop and closes it when the loop shuts down.
-        if self._aclient is None:
-            self._aclient = AsyncCNLLMClient(**self._client_settings())
-        return self._aclient
+        with _CLIENTS_LOCK:
+            if self._aclient is None:
+                self._aclient = AsyncCNLLMClient(**self._client_settings())
+            return self._aclient
 
     def close(self) -> None:
         """Close the pooled sync connections (they reopen on the next call)."""
@@ -455,7 +465,7 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
                 "use TextBlock, ImageBlock, ThinkingBlock or ToolCallBlock."
             )
 
-    role = message.role.value
+    role = _OPENAI_ROLES.get(message.role.value, message.role.value)
     result: dict[str, Any] = {"role": role}
     has_images = len(parts) > len(texts)
     result["content"] = parts if has_images else "\n".join(texts)

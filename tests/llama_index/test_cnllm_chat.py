@@ -276,3 +276,32 @@ def test_stream_cost_uses_the_providers_prices() -> None:
     assert last.additional_kwargs["prompt_tokens"] > 0
     assert last.additional_kwargs["cost"] is None
     assert priced.additional_kwargs["cost"] > 0
+
+
+@pytest.mark.parametrize(("role", "sent"), [("model", "assistant"), ("chatbot", "assistant")])
+def test_llama_index_roles_without_an_openai_name_are_mapped(
+    make_llm: MakeLLM, fake_gateway: Any, role: str, sent: str
+) -> None:
+    history = [*user("你好"), ChatMessage(role=role, content="你好！"), *user("再见")]
+    make_llm().chat(history)
+    assert [m["role"] for m in fake_gateway.requests[-1].body["messages"]] == [
+        "user",
+        sent,
+        "user",
+    ]
+
+
+def test_first_calls_from_many_threads_share_one_client(make_llm: MakeLLM) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    llm = make_llm()
+    start = threading.Barrier(8)
+
+    def first_call(_: int) -> int:
+        start.wait()  # all eight threads ask for the client at the same moment
+        return id(llm._sync_client())
+
+    with ThreadPoolExecutor(8) as pool:
+        clients = set(pool.map(first_call, range(8)))
+    assert len(clients) == 1
