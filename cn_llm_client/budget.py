@@ -10,7 +10,9 @@
 The client charges the meter after each call (a stream: when it completes) and calls
 :meth:`CostMeter.check` before each request, so a spent limit raises
 :class:`BudgetExceededError` before the next request goes out. One meter may be shared by several
-clients and threads.
+clients and threads. The limit is checked before a call and charged after it (a call's cost is
+known only from its answer), so calls already in flight when the limit is reached still finish:
+with N concurrent calls the spend can pass the limit by up to N calls' cost.
 """
 
 from __future__ import annotations
