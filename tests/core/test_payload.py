@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cn_llm_client._payload import MAX_IMAGE_BYTES, build_payload, image_part, needs_stream
@@ -741,6 +741,7 @@ models_st = st.sampled_from(
 
 @settings(max_examples=300, deadline=None)
 @given(model=models_st, messages=messages_st, params=params_st)
+@example(model="qwen3-max", messages=[{"role": "user", "content": "hi"}], params={})  # builds
 def test_property_valid_payload_or_invalid_request(
     model: str, messages: Any, params: dict[str, Any]
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from _surfaces import SURFACES, Surface
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cn_llm_client._payload import build_payload
@@ -166,6 +166,7 @@ models = st.sampled_from(
     params=params,
     stream=st.booleans(),
 )
+@example(model="qwen3-max", messages=[{"role": "user", "content": "hi"}], params={}, stream=True)
 def test_random_requests_build_or_raise_invalid_request(
     model: str, messages: Any, params: dict[str, Any], stream: bool
 ) -> None:
