@@ -80,10 +80,12 @@ How the emulated models answer (the same request always gets the same answer):
   `data: [DONE]`. Every event with non-ASCII text is written in two TCP writes that split its
   first multi-byte character.
 
-Refusals, as the real servers do: temperature outside 0..2, top_p outside 0..1, max_tokens < 1,
-a bad role (400); a tool message that answers no call of the assistant message before it, or an
-assistant `tool_calls` turn not followed at once by one tool message per call id (not in local
-modes); JSON mode (`json_object`) when no message says "json" (aisa, deepseek, dashscope); deepseek-r1 given `reasoning_content` back (aisa, deepseek); a DeepSeek / Kimi
+Refusals, as the real servers do: temperature outside 0..2, top_p outside 0..1, max_tokens < 1
+(booleans are not numbers), a bad role (400); `stream_options` without `stream`; tool-call
+`arguments` that are not JSON text; a tool message that answers no call of the assistant message
+before it, or an assistant `tool_calls` turn not followed at once by one tool message per call id
+(not in local modes); JSON mode (`json_object`) when no message says "json" (aisa, deepseek,
+dashscope); deepseek-r1 given `reasoning_content` back (aisa, deepseek); a DeepSeek / Kimi
 thinking request whose assistant tool-call turn lacks `reasoning_content` ("Missing
 `reasoning_content` field in the assistant message at message index N"; aisa, deepseek, moonshot);
 forced `tool_choice` on models that reject it and a temperature other than the fixed one (Kimi

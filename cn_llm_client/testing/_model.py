@@ -167,11 +167,24 @@ def check_request(body: dict[str, Any], traits: Traits, mode: str) -> Rejection 
             return Rejection(400, f"messages[{index}]: invalid or missing role")
     for name, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
         value = body.get(name)
-        if value is not None and not (isinstance(value, (int, float)) and low <= value <= high):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is not None and not (number and low <= value <= high):
             return Rejection(400, f"{name} must be between {low} and {high}", "invalid_parameter")
     max_tokens = body.get("max_tokens")
-    if max_tokens is not None and not (isinstance(max_tokens, int) and max_tokens > 0):
+    whole = isinstance(max_tokens, int) and not isinstance(max_tokens, bool)
+    if max_tokens is not None and not (whole and max_tokens > 0):
         return Rejection(400, "max_tokens must be a positive integer", "invalid_parameter")
+    if "stream_options" in body and not body.get("stream"):
+        text = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        return Rejection(400, text, "invalid_parameter")
+    for index, message in enumerate(messages):
+        for call in message.get("tool_calls") or []:
+            if not isinstance((call.get("function") or {}).get("arguments"), str):
+                text = (
+                    f"Invalid type for 'messages[{index}].tool_calls[].function.arguments': "
+                    "expected a string (JSON text), but got another type instead."
+                )
+                return Rejection(400, text, "invalid_parameter_type")
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         wanted = (choice.get("function") or {}).get("name")

@@ -897,3 +897,37 @@ def test_numeric_tool_arguments_take_the_numbers_in_order() -> None:
     assert schema_instance(pair, "算一下 12.5 乘以 8") == {"a": 12.5, "b": 8.0}
     assert schema_instance(pair, "square 3") == {"a": 3.0, "b": 3.0}  # the last number repeats
     assert schema_instance(pair, "no numbers") == {"a": 1.0, "b": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"temperature": True}, "temperature must be between"),
+        ({"max_tokens": True}, "max_tokens must be a positive integer"),
+        ({"stream_options": {"include_usage": True}}, "only allowed when 'stream' is enabled"),
+    ],
+)
+def test_wire_types_a_real_server_refuses(extra: dict, words: str) -> None:
+    with FakeGateway() as gw:
+        response = httpx.post(
+            f"{gw.base_url}/chat/completions",
+            headers={"Authorization": f"Bearer {gw.api_key}"},
+            json={"model": "qwen3-max", "messages": HELLO, **extra},
+        )
+    assert response.status_code == 400 and words in response.text
+
+
+def test_tool_call_arguments_must_be_json_text() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}}
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ]
+    with FakeGateway() as gw:
+        response = httpx.post(
+            f"{gw.base_url}/chat/completions",
+            headers={"Authorization": f"Bearer {gw.api_key}"},
+            json={"model": "qwen3-max", "messages": messages},
+        )
+    assert response.status_code == 400 and "expected a string" in response.text
