@@ -23,13 +23,21 @@ LONG_SYSTEM_PROMPT = "你是一位精通中国古典诗词的助手，回答要�
 
 
 class _GatewaySuite(ChatModelIntegrationTests):
-    """The usage-detail hooks the suite calls for the details we declare."""
+    """What both suites share: tool_choice, JSON mode and the usage-detail hooks."""
 
     gateway: FakeGateway
 
     @property
     def chat_model_class(self) -> type[ChatCNLLM]:
         return ChatCNLLM
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
 
     def _call(self, messages: list[BaseMessage] | str, *, stream: bool) -> AIMessage:
         model = ChatCNLLM(**self.chat_model_params)
@@ -73,14 +81,6 @@ class TestQwenVisionOnAIsa(_GatewaySuite):
         }
 
     @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
     def supports_image_inputs(self) -> bool:
         return True
 
@@ -110,14 +110,6 @@ class TestDeepSeekReasonerOnDeepSeek(_GatewaySuite):
             "base_url": self.gateway.base_url,
             "api_key": self.gateway.api_key,
         }
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
 
     @property
     def model_override_value(self) -> str:
