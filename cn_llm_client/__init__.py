@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from ._payload import image_part
+    from ._payload import forced_tool_choice_allowed, image_part
     from .budget import CostMeter
     from .catalog import ModelInfo, cost_of, get_model, list_models, suggest_models
     from .client import MODEL_MAP, AsyncCNLLMClient, CNLLMClient
@@ -48,6 +48,7 @@ _HOMES: dict[str, str] = {
     "MODEL_MAP": "client",
     "CostMeter": "budget",
     "image_part": "_payload",
+    "forced_tool_choice_allowed": "_payload",
     "ModelInfo": "catalog",
     "get_model": "catalog",
     "list_models": "catalog",
@@ -64,6 +65,7 @@ __all__ = [
     "MODEL_MAP",
     "CostMeter",
     "image_part",
+    "forced_tool_choice_allowed",
     "ModelInfo",
     "get_model",
     "list_models",

@@ -35,6 +35,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 
+from cn_llm_client import forced_tool_choice_allowed
 from cn_llm_client._payload import image_part
 from cn_llm_client._stream import delta_of, parse_tool_arguments
 from cn_llm_client.catalog import cost_of, get_model
@@ -216,12 +217,13 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "cost": cost_of(self.model, usage, self.provider),
         }
 
-    def _chat_response(self, completion: dict[str, Any]) -> ChatResponse:
+    def _chat_response(self, completion: dict[str, Any], params: dict[str, Any]) -> ChatResponse:
         message = completion["choices"][0]["message"] if completion.get("choices") else {}
+        extra = self._usage(completion.get("usage"))
+        if _forces_a_tool(params):  # kept for get_tool_calls_from_response's error message
+            extra["tool_choice"] = params["tool_choice"]
         return ChatResponse(
-            message=_from_openai_message(message),
-            raw=completion,
-            additional_kwargs=self._usage(completion.get("usage")),
+            message=_from_openai_message(message), raw=completion, additional_kwargs=extra
         )
 
     def _stream_response(self, chunk: dict[str, Any], so_far: _MessageSoFar) -> ChatResponse | None:
@@ -243,10 +245,9 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     # -- chat ---------------------------------------------------------------------------------
 
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        completion = self._sync_client().chat(
-            self.model, _to_openai_messages(messages), **self._params(kwargs)
-        )
-        return self._chat_response(completion)
+        params = self._params(kwargs)
+        completion = self._sync_client().chat(self.model, _to_openai_messages(messages), **params)
+        return self._chat_response(completion, params)
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         openai_messages = _to_openai_messages(messages)  # bad input fails here, not mid-iteration
@@ -263,10 +264,11 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         return gen()
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        params = self._params(kwargs)
         completion = await self._async_client().chat(
-            self.model, _to_openai_messages(messages), **self._params(kwargs)
+            self.model, _to_openai_messages(messages), **params
         )
-        return self._chat_response(completion)
+        return self._chat_response(completion, params)
 
     def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         openai_messages = _to_openai_messages(messages)
@@ -392,10 +394,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         """
         calls = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
         if not calls and error_on_no_tool_call:
-            raise ValueError(
-                f"Expected a tool call from {self.model}, but the response has none. "
-                "Pass tool_required=True, or error_on_no_tool_call=False to accept plain answers."
-            )
+            raise ValueError(self._no_tool_call(response.additional_kwargs.get("tool_choice")))
         return [
             ToolSelection(
                 tool_id=call.tool_call_id or "",
@@ -404,6 +403,30 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             )
             for call in calls
         ]
+
+    def _no_tool_call(self, forced: str | dict[str, Any] | None) -> str:
+        """Why a response that should hold a tool call has none, and what to do about it."""
+        expected = f"Expected a tool call from {self.model}, but it answered in plain text"
+        if forced is None:
+            return (
+                f"{expected}. Pass tool_required=True, or error_on_no_tool_call=False to accept "
+                "plain answers."
+            )
+        if not forced_tool_choice_allowed(self.model, self.provider):
+            return (
+                f"{expected}: {self.model} cannot be forced to call a tool (the request went out "
+                "with tool_choice='auto'). Ask for the fields explicitly in the prompt, or use a "
+                "model that accepts a forced tool choice."
+            )
+        return (
+            f"{expected}: the request forced the call (tool_choice={forced!r}) but the server "
+            "ignored the forced tool choice. Some servers do not support it; ask for the tool "
+            "call explicitly in the prompt, or use a server that honours tool_choice."
+        )
+
+
+def _forces_a_tool(params: dict[str, Any]) -> bool:
+    return bool(params.get("tools")) and params.get("tool_choice") not in (None, "auto", "none")
 
 
 class _MessageSoFar:

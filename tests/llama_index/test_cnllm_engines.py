@@ -124,3 +124,40 @@ def test_as_structured_llm(make_llm: MakeLLM) -> None:
     structured = make_llm().as_structured_llm(Invoice)
     response = structured.chat([ChatMessage(role="user", content="ACME owes 7 yuan")])
     assert isinstance(response.raw, Invoice) and response.raw.amount == 7
+
+
+PLAIN_ANSWER = {
+    "id": "c1",
+    "object": "chat.completion",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "ACME owes 42 yuan."},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+}
+
+
+def test_structured_predict_says_the_server_ignored_the_forced_tool_choice(
+    make_llm: MakeLLM, fake_gateway: Any
+) -> None:
+    """structured_predict already sends tool_choice="required": "pass tool_required" is no help."""
+    from cn_llm_client.testing import Fault
+
+    fake_gateway.push(Fault.status(200, body=PLAIN_ANSWER))
+    with pytest.raises(ValueError, match="ignored the forced tool choice") as caught:
+        make_llm().structured_predict(Invoice, PROMPT, text="ACME owes 42 yuan")
+    assert "tool_required=True" not in str(caught.value)
+    assert fake_gateway.requests[-1].body["tool_choice"] == "required"
+
+
+async def test_structured_predict_on_a_model_that_cannot_be_forced_says_so(
+    make_llm: MakeLLM, fake_gateway: Any
+) -> None:
+    from cn_llm_client.testing import Fault
+
+    fake_gateway.push(Fault.status(200, body=PLAIN_ANSWER))
+    with pytest.raises(ValueError, match="cannot be forced to call a tool"):
+        await make_llm("deepseek-r1").astructured_predict(Invoice, PROMPT, text="ACME owes 42")
