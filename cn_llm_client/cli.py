@@ -5,7 +5,7 @@
     cn-llm compare --models qwen3-max,deepseek-v3 --message "What is quantum computing?"
     cn-llm models --json
     cn-llm demo                      # offline, emulated answers, when AISA_API_KEY is not set
-    cn-llm serve-fake --port 8000    # the offline gateway as a server
+    cn-llm serve-fake --port 0       # the offline gateway as a server; prints what to export
 
 Connection: ``--base-url``, ``--api-key``, ``--provider`` (before or after the subcommand), else
 ``AISA_BASE_URL`` / ``AISA_API_KEY``. Errors print one line on stderr; exit status 2 for usage
@@ -127,12 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = command(
         "serve-fake",
-        "Run the offline gateway emulator on loopback (emulated answers, for tests and demos).",
-        "cn-llm serve-fake --port 8000 --latency 0.05",
+        "Run the offline gateway emulator on loopback (emulated answers, for your own tests). "
+        "It prints the AISA_BASE_URL and AISA_API_KEY to export; --api-key sets the key it "
+        'accepts (default test-key, "" accepts any).',
+        "cn-llm serve-fake --port 0 --api-key mykey --mode deepseek",
         _serve_fake,
     )
-    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
-    serve.add_argument("--latency", type=float, default=0.0, help="seconds of delay per response")
+    from .testing.__main__ import add_options
+
+    add_options(serve, api_key=False)  # --api-key is the connection option, read by _serve_fake
     return parser
 
 
@@ -396,10 +399,9 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _serve_fake(args: argparse.Namespace) -> int:
-    from .testing.__main__ import main as serve_main
+    from .testing.__main__ import serve
 
-    argv = ["--port", str(args.port), "--latency", str(args.latency)]
-    return int(serve_main(argv) or 0)
+    return serve(args, "cn-llm serve-fake")
 
 
 # ---------------------------------------------------------------- demo

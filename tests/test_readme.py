@@ -143,6 +143,21 @@ def test_python_snippet_runs_against_the_offline_gateway(
     readme: Path, index: int, gateway: FakeGateway, tmp_path: Path
 ) -> None:
     source = code_blocks(readme, "python")[index]
+    if re.search(r"^def test_\w+\(", source, re.MULTILINE):  # a pytest file: run it with pytest
+        (tmp_path / "test_snippet.py").write_text(source, "utf-8")
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_snippet.py",
+        ]
+        result = run_with_gateway(command, gateway, tmp_path)
+        assert result.returncode == 0, f"snippet {index}:\n{source}\n{result.stdout}"
+        assert "1 passed" in result.stdout
+        return
     result = run_with_gateway([sys.executable, "-c", source], gateway, tmp_path)
     assert result.returncode == 0, f"snippet {index}:\n{source}\n{result.stderr}"
     if "use_cassette" in source:  # the vcrpy recipe really records

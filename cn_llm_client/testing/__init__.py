@@ -11,8 +11,8 @@
     >>> response["choices"][0]["message"]["content"]
     '[qwen3-max] Hello'
 
-From another process: `python -m cn_llm_client.testing --port 8765 --latency 0.1` (prints its base
-URL), scripted with `POST /_emulator/faults` (see `Fault`), `GET /_emulator/requests`,
+From another process: `cn-llm serve-fake` or `python -m cn_llm_client.testing --port 0` (prints its
+base URL, then the AISA_BASE_URL / AISA_API_KEY lines to export), scripted with `POST /_emulator/faults` (see `Fault`), `GET /_emulator/requests`,
 `GET /_emulator/stats`, `POST /_emulator/reset`. pytest gets the fixtures `fake_gateway` and
 `fake_gateway_session`.
 
