@@ -2,15 +2,18 @@
 
     >>> transport = Transport("https://api.aisa.one/v1", key, timeout=Timeouts(read=60))
     >>> transport.post("/chat/completions", payload).data["choices"][0]["message"]["content"]
+    >>> transport.request("GET", "/files/file-1/content", raw=True).content  # the body's bytes
     >>> with transport.stream("/chat/completions", {**payload, "stream": True}) as stream:
     ...     for chunk in stream:
     ...         ...
     ...     stream.completion()  # the fold of every chunk
 
 `_Core` builds every request, parses every response and stream event, maps every failure to
-`cn_llm_client.errors` and decides every retry; `Transport` and `AsyncTransport` only do the I/O.
-The total deadline is checked between reads, and no single read waits longer than the time that was
-left when the request was sent.
+`cn_llm_client.errors` and decides every retry (`_Core.retry_or_raise`, the one policy).
+`Transport._attempts` and `AsyncTransport._attempts` are the one attempt loop of each I/O flavour
+(twins, as in httpx): whole bodies and streams both go through it, each read fed to a sink
+(`_Body` collects a whole body, `_Events` decodes a stream). The total deadline is checked between
+reads, and no single read waits longer than the time that was left when the request was sent.
 """
 
 from __future__ import annotations
@@ -23,10 +26,18 @@ import random
 import re
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -40,6 +51,7 @@ from cn_llm_client.errors import (
     CNLLMError,
     ConfigurationError,
     InsufficientBalanceError,
+    InvalidRequestError,
     ModelNotFoundError,
     ProtocolError,
     StreamInterruptedError,
@@ -76,6 +88,11 @@ _SAFE_TO_RETRY = (
     httpx.PoolTimeout,
     httpx.RemoteProtocolError,
 )
+# Methods that change nothing when sent twice: any transport failure may be retried (RFC 9110 9.2.2).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -89,9 +106,62 @@ class Timeouts:
 
 @dataclass
 class APIResponse:
+    """A whole response: `.data` is the JSON object, or `{}` with `.content` (bytes) when raw."""
+
     data: dict[str, Any]
     request_id: str | None
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes = b""
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request as the caller asked for it; each attempt builds its httpx.Request from it."""
+
+    method: str
+    path: str
+    json: Any = None
+    files: Any = None
+    data: Any = None
+    params: Any = None
+    raw: bool = False
+    stream: bool = False
+    idempotent: bool = False
+
+    @property
+    def model(self) -> Any:
+        return self.json.get("model") if isinstance(self.json, dict) else None
+
+
+def _call(
+    method: str,
+    path: str,
+    json: Any,
+    files: Any,
+    data: Any,
+    params: Any,
+    raw: bool,
+    idempotent: bool | None,
+) -> _Call:
+    method = method.upper()
+    if json is not None and (files is not None or data is not None):
+        raise InvalidRequestError(
+            "Pass either json= (a JSON body) or files=/data= (a multipart form), not both."
+        )
+    if idempotent is None:
+        idempotent = method in _IDEMPOTENT
+    return _Call(method, path, json, files, data, params, raw, False, idempotent)
+
+
+class _Sink(Protocol[T_co]):
+    """What reads one attempt's body: `feed` each read, `finish` at EOF."""
+
+    done: bool  # the body is complete before EOF (a stream's [DONE])
+    started: bool  # something reached the caller: the call is never sent again
+
+    def feed(self, data: bytes) -> Iterable[T_co]: ...
+    def finish(self) -> Iterable[T_co]: ...
+    def partial(self) -> dict[str, Any] | None: ...
 
 
 class _Core:
@@ -123,21 +193,17 @@ class _Core:
         self.timeout = timeout
         self.max_retries = max_retries
         self._api_key = api_key
-        self._headers = {
-            "Content-Type": "application/json",
-            "User-Agent": _USER_AGENT,
-            **(default_headers or {}),
-        }
+        self._headers = {"User-Agent": _USER_AGENT, **(default_headers or {})}
 
     def build_request(
-        self,
-        client: httpx.Client | httpx.AsyncClient,
-        path: str,
-        payload: dict[str, Any],
-        deadline: float | None,
+        self, client: httpx.Client | httpx.AsyncClient, call: _Call, deadline: float | None
     ) -> httpx.Request:
-        headers = dict(self._headers)
-        headers["Accept"] = "text/event-stream" if payload.get("stream") else "application/json"
+        # A multipart body (files=/data=) gets its Content-Type, boundary included, from httpx.
+        headers = {"Content-Type": "application/json"} if call.json is not None else {}
+        headers.update(self._headers)
+        headers["Accept"] = (
+            "text/event-stream" if call.stream else "*/*" if call.raw else "application/json"
+        )
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         read = self.timeout.read
@@ -147,9 +213,12 @@ class _Core:
             connect=self.timeout.connect, read=read, write=read, pool=self.timeout.connect
         )
         return client.build_request(
-            "POST",
-            self.base_url + path,
-            content=orjson.dumps(payload),
+            call.method,
+            self.base_url + call.path,
+            content=None if call.json is None else orjson.dumps(call.json),
+            files=call.files,
+            data=call.data,
+            params=call.params,
             headers=headers,
             timeout=timeout,
         )
@@ -157,103 +226,47 @@ class _Core:
     def deadline(self) -> float | None:
         return None if self.timeout.total is None else time.monotonic() + self.timeout.total
 
-    def deadline_error(self, partial: dict[str, Any] | None = None) -> APITimeoutError:
-        return APITimeoutError(
-            f"The total deadline of {self.timeout.total:g} s passed talking to {self.host}",
-            host=self.host,
-            partial=partial,
-        )
-
-    def connection_error(
-        self, exc: httpx.HTTPError, partial: dict[str, Any] | None = None
-    ) -> CNLLMError:
-        """`exc` as our error; with `partial` (a stream that had started) a break is an interruption."""
-        # httpx-aiohttp maps every aiohttp connection error (refused, server disconnected) to
-        # httpx.ConnectTimeout: for those, trust the aiohttp exception it was raised from.
-        cause = exc.__cause__
-        from_aiohttp = type(cause).__module__.startswith("aiohttp")
-        timed_out = isinstance(exc, httpx.TimeoutException) and (
-            not from_aiohttp or isinstance(cause, TimeoutError)
-        )
-        what = "Timed out" if timed_out else "Connection failed"
-        detail = str(exc) or type(exc).__name__
-        if self._api_key:  # h11 quotes an illegal header value, and that may be "Bearer <key>"
-            detail = detail.replace(self._api_key, "<api key>")
-        cls = APITimeoutError if timed_out else APIConnectionError
-        if partial is not None and not timed_out:
-            return StreamInterruptedError(
-                f"The stream from {self.host} broke: {detail}", partial=partial
+    def check_deadline(self, deadline: float | None, sink: _Sink[Any]) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise APITimeoutError(
+                f"The total deadline of {self.timeout.total:g} s passed talking to {self.host}",
+                host=self.host,
+                partial=sink.partial(),
             )
-        return cls(f"{what} ({self.host}): {detail}", host=self.host, partial=partial)
 
-    def http_error(
-        self, response: httpx.Response, body: bytes, payload: dict[str, Any]
-    ) -> APIStatusError:
-        error = status_error(response.status_code, body, response.headers)
-        model = payload.get("model")
-        if _no_channel_for_unknown_model(error, model):
-            # one-api style gateways (AIsa among them) answer an unknown model id with
-            # "503 No available channels": a wrong id, not an outage, so no retry.
-            error = ModelNotFoundError(
-                f"{error.message} (the model id {model!r} is not in the catalog)",
-                status_code=error.status_code,
-                code=error.code,
-                type=error.type,
-                request_id=error.request_id,
-                body=error.body,
-            )
-        if isinstance(error, ModelNotFoundError):
-            error.suggestions = _suggest_models(model)
-        return error
+    # -- the one retry policy: classify the failure, then wait or raise --------------------------
 
-    def parse_body(
-        self, response: httpx.Response, body: bytes, payload: dict[str, Any]
-    ) -> APIResponse:
-        """A whole non-stream response as APIResponse, or the matching error raised."""
-        if response.status_code >= 400:
-            raise self.http_error(response, body, payload)
-        request_id = _request_id(response)
-        try:
-            data = orjson.loads(body)  # JSON allows the blank lines DeepSeek sends while queued
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            shown = body.decode("utf-8", "replace").strip()[:200] or "an empty body"
-            raise ProtocolError(
-                f"Expected a JSON object from {self.host}, got: {shown}",
-                status_code=response.status_code,
-                request_id=request_id,
-                body=shown,
-            )
-        if is_error_body(data):  # a few gateways answer 200 with an error body
-            raise error_from_event(data, request_id=request_id)
-        return APIResponse(
-            normalize_reasoning(data),
-            request_id or _text(data.get("request_id")),
-            dict(response.headers),
-        )
+    def retry_or_raise(
+        self,
+        attempt: int,
+        exc: httpx.HTTPError | CNLLMError,
+        call: _Call,
+        sink: _Sink[Any] | None,
+        deadline: float | None,
+    ) -> float:
+        """Seconds to wait before sending `call` again after `exc`; else raises `exc` as our error.
 
-    def stream_answered_whole(self, response: httpx.Response) -> bool:
-        """A stream request answered with an error status or a whole JSON/HTML body, not SSE."""
-        kind = response.headers.get("content-type", "")
-        return response.status_code >= 400 or kind.startswith(("application/json", "text/html"))
+        Called inside the attempt loop's `except`, so a mapped error is chained to `exc`.
+        """
+        error, safe = self.classify(exc, call, sink)
+        started = sink is not None and sink.started
+        delay = None if started else self.retry_delay(attempt, error, deadline, safe)
+        if delay is None:
+            if error is exc:
+                raise error
+            raise error from exc
+        return delay
 
-    def stream_error(
-        self, response: httpx.Response, body: bytes, payload: dict[str, Any]
-    ) -> CNLLMError:
-        """The error that a whole body (see `stream_answered_whole`) holds, or ProtocolError."""
-        if response.status_code >= 400:
-            return self.http_error(response, body, payload)
-        try:
-            self.parse_body(response, body, payload)  # raises the error the body carries
-        except CNLLMError as error:
-            return error
-        kind = response.headers.get("content-type", "")
-        return ProtocolError(
-            f"Expected an event stream from {self.host}, got a whole {kind} body",
-            status_code=response.status_code,
-            request_id=_request_id(response),
-        )
+    def classify(
+        self, exc: httpx.HTTPError | CNLLMError, call: _Call, sink: _Sink[Any] | None
+    ) -> tuple[CNLLMError, bool]:
+        """`exc` as our error, and whether the server may not have acted on the call yet."""
+        if isinstance(exc, httpx.HTTPError):
+            partial = None if sink is None else sink.partial()
+            safe = call.idempotent or isinstance(exc, _SAFE_TO_RETRY)
+            return self.connection_error(exc, partial), safe
+        # A stream that ended early without a chunk: nothing reached the caller, so resend it.
+        return exc, isinstance(exc, StreamInterruptedError)
 
     def retry_delay(
         self, attempt: int, error: CNLLMError, deadline: float | None, safe: bool
@@ -279,16 +292,101 @@ class _Core:
             return None
         return wait
 
+    def connection_error(
+        self, exc: httpx.HTTPError, partial: dict[str, Any] | None = None
+    ) -> CNLLMError:
+        """`exc` as our error; with `partial` (a stream that had started) a break is an interruption."""
+        # httpx-aiohttp maps every aiohttp connection error (refused, server disconnected) to
+        # httpx.ConnectTimeout: for those, trust the aiohttp exception it was raised from.
+        cause = exc.__cause__
+        from_aiohttp = type(cause).__module__.startswith("aiohttp")
+        timed_out = isinstance(exc, httpx.TimeoutException) and (
+            not from_aiohttp or isinstance(cause, TimeoutError)
+        )
+        what = "Timed out" if timed_out else "Connection failed"
+        detail = str(exc) or type(exc).__name__
+        if self._api_key:  # h11 quotes an illegal header value, and that may be "Bearer <key>"
+            detail = detail.replace(self._api_key, "<api key>")
+        cls = APITimeoutError if timed_out else APIConnectionError
+        if partial is not None and not timed_out:
+            return StreamInterruptedError(
+                f"The stream from {self.host} broke: {detail}", partial=partial
+            )
+        return cls(f"{what} ({self.host}): {detail}", host=self.host, partial=partial)
+
+    # -- responses ------------------------------------------------------------------------------
+
+    def http_error(self, response: httpx.Response, body: bytes, call: _Call) -> APIStatusError:
+        error = status_error(response.status_code, body, response.headers)
+        model = call.model
+        if _no_channel_for_unknown_model(error, model):
+            # one-api style gateways (AIsa among them) answer an unknown model id with
+            # "503 No available channels": a wrong id, not an outage, so no retry.
+            error = ModelNotFoundError(
+                f"{error.message} (the model id {model!r} is not in the catalog)",
+                status_code=error.status_code,
+                code=error.code,
+                type=error.type,
+                request_id=error.request_id,
+                body=error.body,
+            )
+        if isinstance(error, ModelNotFoundError):
+            error.suggestions = _suggest_models(model)
+        return error
+
+    def parse_body(self, response: httpx.Response, body: bytes, call: _Call) -> APIResponse:
+        """A whole response as APIResponse, or the matching error raised."""
+        if response.status_code >= 400:
+            raise self.http_error(response, body, call)
+        request_id = _request_id(response)
+        if call.raw:
+            return APIResponse({}, request_id, dict(response.headers), body)
+        try:
+            data = orjson.loads(body)  # JSON allows the blank lines DeepSeek sends while queued
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            shown = body.decode("utf-8", "replace").strip()[:200] or "an empty body"
+            raise ProtocolError(
+                f"Expected a JSON object from {self.host}, got: {shown}",
+                status_code=response.status_code,
+                request_id=request_id,
+                body=shown,
+            )
+        if is_error_body(data):  # a few gateways answer 200 with an error body
+            raise error_from_event(data, request_id=request_id)
+        return APIResponse(
+            normalize_reasoning(data),
+            request_id or _text(data.get("request_id")),
+            dict(response.headers),
+        )
+
+    def stream_answered_whole(self, response: httpx.Response) -> bool:
+        """A stream request answered with an error status or a whole JSON/HTML body, not SSE."""
+        kind = response.headers.get("content-type", "")
+        return response.status_code >= 400 or kind.startswith(("application/json", "text/html"))
+
+    def stream_error(self, response: httpx.Response, body: bytes, call: _Call) -> NoReturn:
+        """Raise the error that a whole body (see `stream_answered_whole`) holds, or ProtocolError."""
+        self.parse_body(response, body, call)  # raises the error the body carries, if any
+        kind = response.headers.get("content-type", "")
+        raise ProtocolError(
+            f"Expected an event stream from {self.host}, got a whole {kind} body",
+            status_code=response.status_code,
+            request_id=_request_id(response),
+        )
+
     def log(
-        self, path: str, outcome: httpx.Response | Exception, attempt: int, started: float
+        self, call: _Call, outcome: httpx.Response | Exception, attempt: int, started: float
     ) -> None:
         """One DEBUG line per attempt; never headers (they hold the key)."""
         if logger.isEnabledFor(logging.DEBUG):
             response = outcome if isinstance(outcome, httpx.Response) else None
             logger.debug(
-                "POST %s%s -> %s request_id=%s attempt=%d elapsed=%.3fs",
+                "%s %s%s -> %s request_id=%s attempt=%d elapsed=%.3fs",
+                call.method,
                 self.base_url,
-                path,
+                call.path,
                 response.status_code if response is not None else type(outcome).__name__,
                 _request_id(response) if response is not None else None,
                 attempt + 1,
@@ -296,8 +394,34 @@ class _Core:
             )
 
 
+class _Body:
+    """The sink of a whole (non-stream) body: collects the reads, parses them at EOF."""
+
+    __slots__ = ("call", "core", "pieces", "response")
+    done = False
+    started = False  # nothing reaches the caller before the whole body: always safe to resend
+
+    def __init__(self, core: _Core, call: _Call, response: httpx.Response) -> None:
+        self.core, self.call, self.response = core, call, response
+        self.pieces: list[bytes] = []
+
+    def feed(self, data: bytes) -> tuple[()]:
+        self.pieces.append(data)
+        return ()
+
+    def finish(self) -> tuple[APIResponse]:
+        return (self.core.parse_body(self.response, b"".join(self.pieces), self.call),)
+
+    def partial(self) -> None:
+        return None
+
+
 class _Events:
-    """The chunks of one stream attempt: SSE decoding, one orjson parse per event, the fold."""
+    """The sink of one stream attempt: SSE decoding, one orjson parse per event, the fold.
+
+    `feed` and `finish` are generators, so every chunk before an error event reaches the caller
+    before that error is raised, however the events were cut into reads.
+    """
 
     __slots__ = ("accumulator", "decoder", "done", "host", "request_id", "started")
 
@@ -309,23 +433,24 @@ class _Events:
         self.done = False
         self.started = False  # a chunk was parsed: from here on the stream is never sent again
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
+    def partial(self) -> dict[str, Any]:
+        return self.accumulator.completion()
+
+    def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
         return self._chunks(self.decoder.feed_raw(data))
 
-    def finish(self) -> list[dict[str, Any]]:
+    def finish(self) -> Iterator[dict[str, Any]]:
         """The last chunks at EOF; raises StreamInterruptedError if [DONE] never came."""
-        chunks = self._chunks(self.decoder.flush_raw())
+        yield from self._chunks(self.decoder.flush_raw())
         if not self.done:
             raise StreamInterruptedError(
                 f"The stream from {self.host} ended without [DONE]",
                 request_id=self.request_id,
                 partial=self.accumulator.completion(),
             )
-        return chunks
 
-    def _chunks(self, events: list[bytes | ServerSentEvent]) -> list[dict[str, Any]]:
+    def _chunks(self, events: list[bytes | ServerSentEvent]) -> Iterator[dict[str, Any]]:
         # The hot path of every stream: unnamed events arrive as bytes and go straight to orjson.
-        chunks: list[dict[str, Any]] = []
         add = self.accumulator.add
         for event in events:
             if isinstance(event, bytes):
@@ -334,7 +459,7 @@ class _Events:
                 data, name = event.data.encode(), event.event
             if data == b"[DONE]":
                 self.done = True
-                break
+                return
             try:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -356,9 +481,8 @@ class _Events:
                 error.partial = self.accumulator.completion()
                 raise error
             add(chunk)
-            chunks.append(chunk)
             self.started = True
-        return chunks
+            yield chunk
 
 
 def _request_id(response: httpx.Response) -> str | None:
@@ -402,37 +526,65 @@ class Transport:
     def __repr__(self) -> str:
         return f"Transport(base_url={self._core.base_url!r})"
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        files: Any = None,
+        data: Any = None,
+        params: Any = None,
+        raw: bool = False,
+        idempotent: bool | None = None,
+    ) -> APIResponse:
+        """One whole response; `files`/`data`/`params` as in httpx; `raw=True`: bytes in `.content`.
+
+        `idempotent` (default: True for GET, HEAD, OPTIONS, DELETE) lets any transport failure be
+        retried, not only those where the server cannot have received the request.
+        """
+        call = _call(method, path, json, files, data, params, raw, idempotent)
+        with contextlib.closing(
+            self._attempts(call, functools.partial(_Body, self._core, call))
+        ) as one:
+            return next(one)
+
     def post(self, path: str, payload: dict[str, Any]) -> APIResponse:
+        return self.request("POST", path, json=payload)
+
+    def stream(self, path: str, payload: dict[str, Any]) -> ChatStream:
+        return ChatStream(self, path, payload)
+
+    def _attempts(
+        self, call: _Call, open_sink: Callable[[httpx.Response], _Sink[T]]
+    ) -> Generator[T, None, None]:
+        """The attempt loop: send `call`, feed each read to a sink, retry as `_Core` decides."""
         core, client = self._core, self._client
         deadline = core.deadline()
         for attempt in range(core.max_retries + 1):
             started = time.monotonic()
+            sink: _Sink[T] | None = None
             try:
-                request = core.build_request(client, path, payload, deadline)
-                response = client.send(request, stream=True)
+                response = client.send(core.build_request(client, call, deadline), stream=True)
                 try:
-                    pieces = []
+                    core.log(call, response, attempt, started)
+                    if call.stream and core.stream_answered_whole(response):
+                        core.stream_error(response, response.read(), call)
+                    sink = open_sink(response)
                     for data in response.iter_bytes():
-                        pieces.append(data)
-                        if deadline is not None and time.monotonic() > deadline:
-                            raise core.deadline_error()
+                        yield from sink.feed(data)
+                        if sink.done:
+                            return
+                        core.check_deadline(deadline, sink)
+                    yield from sink.finish()
+                    return
                 finally:
                     response.close()
-                core.log(path, response, attempt, started)
-                return core.parse_body(response, b"".join(pieces), payload)
-            except httpx.HTTPError as exc:
-                core.log(path, exc, attempt, started)
-                error, safe = core.connection_error(exc), isinstance(exc, _SAFE_TO_RETRY)
-            except APIStatusError as exc:
-                error, safe = exc, False
-            delay = core.retry_delay(attempt, error, deadline, safe)
-            if delay is None:
-                raise error
+            except (httpx.HTTPError, CNLLMError) as exc:
+                if isinstance(exc, httpx.HTTPError):
+                    core.log(call, exc, attempt, started)
+                delay = core.retry_or_raise(attempt, exc, call, sink, deadline)
             time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def stream(self, path: str, payload: dict[str, Any]) -> ChatStream:
-        return ChatStream(self, path, payload)
 
     def close(self) -> None:
         if self._owns_client:
@@ -445,28 +597,40 @@ class Transport:
         self.close()
 
 
-class ChatStream:
-    """The chunk dicts of one streamed completion; `.completion()` is the fold so far.
+class _StreamState:
+    """What ChatStream and AsyncChatStream share: the current attempt's fold, id and headers."""
 
-    Opens on first iteration; retried (as the transport's policy says) only before its first chunk.
-    """
-
-    def __init__(self, transport: Transport, path: str, payload: dict[str, Any]) -> None:
-        self._core = transport._core
-        self._client = transport._client
-        self._path = path
-        self._payload = payload
-        self._events = _Events(self._core.host, None)
-        self._chunks: Iterator[dict[str, Any]] | None = None
+    def __init__(self, core: _Core, path: str, payload: dict[str, Any]) -> None:
+        self._call = _Call("POST", path, payload, stream=True)
+        self._host = core.host
+        self._events = _Events(core.host, None)
         self.request_id: str | None = None
         self.headers: dict[str, str] = {}
 
     def completion(self) -> dict[str, Any]:
         return self._events.accumulator.completion()
 
+    def _open(self, response: httpx.Response) -> _Events:
+        """A fresh sink for each attempt (a retried stream starts its fold again)."""
+        self.headers, self.request_id = dict(response.headers), _request_id(response)
+        self._events = _Events(self._host, self.request_id)
+        return self._events
+
+
+class ChatStream(_StreamState):
+    """The chunk dicts of one streamed completion; `.completion()` is the fold so far.
+
+    Opens on first iteration; retried (as the transport's policy says) only before its first chunk.
+    """
+
+    def __init__(self, transport: Transport, path: str, payload: dict[str, Any]) -> None:
+        super().__init__(transport._core, path, payload)
+        self._transport = transport
+        self._chunks: Generator[dict[str, Any], None, None] | None = None
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self._chunks is None:
-            self._chunks = self._run()
+            self._chunks = self._transport._attempts(self._call, self._open)
         return self._chunks
 
     def __enter__(self) -> ChatStream:
@@ -477,44 +641,7 @@ class ChatStream:
 
     def close(self) -> None:
         if self._chunks is not None:
-            self._chunks.close()  # type: ignore[attr-defined]
-
-    def _run(self) -> Iterator[dict[str, Any]]:
-        core, client, path = self._core, self._client, self._path
-        deadline = core.deadline()
-        for attempt in range(core.max_retries + 1):
-            started = time.monotonic()
-            events: _Events | None = None
-            try:
-                request = core.build_request(client, path, self._payload, deadline)
-                response = client.send(request, stream=True)
-                try:
-                    core.log(path, response, attempt, started)
-                    if core.stream_answered_whole(response):
-                        raise core.stream_error(response, response.read(), self._payload)
-                    self.headers, self.request_id = dict(response.headers), _request_id(response)
-                    events = self._events = _Events(core.host, self.request_id)
-                    for data in response.iter_bytes():
-                        yield from events.feed(data)
-                        if events.done:
-                            return
-                        if deadline is not None and time.monotonic() > deadline:
-                            raise core.deadline_error(events.accumulator.completion())
-                    yield from events.finish()
-                    return
-                finally:
-                    response.close()
-            except httpx.HTTPError as exc:
-                core.log(path, exc, attempt, started)
-                partial = None if events is None else events.accumulator.completion()
-                error, safe = core.connection_error(exc, partial), isinstance(exc, _SAFE_TO_RETRY)
-            except (APIStatusError, StreamInterruptedError) as exc:
-                error, safe = exc, isinstance(exc, StreamInterruptedError)
-            started = events is not None and events.started
-            delay = None if started else core.retry_delay(attempt, error, deadline, safe)
-            if delay is None:
-                raise error
-            time.sleep(delay)
+            self._chunks.close()
 
 
 class AsyncTransport:
@@ -560,37 +687,66 @@ class AsyncTransport:
             )
         return pool.client
 
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        files: Any = None,
+        data: Any = None,
+        params: Any = None,
+        raw: bool = False,
+        idempotent: bool | None = None,
+    ) -> APIResponse:
+        """The async twin of `Transport.request`."""
+        call = _call(method, path, json, files, data, params, raw, idempotent)
+        one = self._attempts(call, functools.partial(_Body, self._core, call))
+        try:
+            return await anext(one)
+        finally:
+            await one.aclose()
+
     async def post(self, path: str, payload: dict[str, Any]) -> APIResponse:
+        return await self.request("POST", path, json=payload)
+
+    def stream(self, path: str, payload: dict[str, Any]) -> AsyncChatStream:
+        return AsyncChatStream(self, path, payload)
+
+    async def _attempts(
+        self, call: _Call, open_sink: Callable[[httpx.Response], _Sink[T]]
+    ) -> AsyncGenerator[T, None]:
+        """The async twin of `Transport._attempts`."""
         core, client = self._core, self._client
         deadline = core.deadline()
         for attempt in range(core.max_retries + 1):
             started = time.monotonic()
+            sink: _Sink[T] | None = None
             try:
-                request = core.build_request(client, path, payload, deadline)
-                response = await client.send(request, stream=True)
+                response = await client.send(
+                    core.build_request(client, call, deadline), stream=True
+                )
                 try:
-                    pieces = []
+                    core.log(call, response, attempt, started)
+                    if call.stream and core.stream_answered_whole(response):
+                        core.stream_error(response, await response.aread(), call)
+                    sink = open_sink(response)
                     async for data in response.aiter_bytes():
-                        pieces.append(data)
-                        if deadline is not None and time.monotonic() > deadline:
-                            raise core.deadline_error()
+                        for item in sink.feed(data):
+                            yield item
+                        if sink.done:
+                            return
+                        core.check_deadline(deadline, sink)
+                    for item in sink.finish():
+                        yield item
+                    return
                 finally:
                     await response.aclose()
-                core.log(path, response, attempt, started)
-                return core.parse_body(response, b"".join(pieces), payload)
-            except httpx.HTTPError as exc:
-                core.log(path, exc, attempt, started)
-                error, safe = core.connection_error(exc), isinstance(exc, _SAFE_TO_RETRY)
-            except APIStatusError as exc:
-                error, safe = exc, False
-            delay = core.retry_delay(attempt, error, deadline, safe)
-            if delay is None:
-                raise error
+            except (httpx.HTTPError, CNLLMError) as exc:
+                if isinstance(exc, httpx.HTTPError):
+                    core.log(call, exc, attempt, started)
+                delay = core.retry_or_raise(attempt, exc, call, sink, deadline)
             await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def stream(self, path: str, payload: dict[str, Any]) -> AsyncChatStream:
-        return AsyncChatStream(self, path, payload)
 
     async def aclose(self) -> None:
         """Close the running loop's default client (the next request opens a new one).
@@ -608,25 +764,17 @@ class AsyncTransport:
         await self.aclose()
 
 
-class AsyncChatStream:
+class AsyncChatStream(_StreamState):
     """The async twin of ChatStream: `async with` and `async for`."""
 
     def __init__(self, transport: AsyncTransport, path: str, payload: dict[str, Any]) -> None:
-        self._core = transport._core
+        super().__init__(transport._core, path, payload)
         self._transport = transport  # the running loop's client is looked up when the stream opens
-        self._path = path
-        self._payload = payload
-        self._events = _Events(self._core.host, None)
-        self._chunks: AsyncIterator[dict[str, Any]] | None = None
-        self.request_id: str | None = None
-        self.headers: dict[str, str] = {}
-
-    def completion(self) -> dict[str, Any]:
-        return self._events.accumulator.completion()
+        self._chunks: AsyncGenerator[dict[str, Any], None] | None = None
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         if self._chunks is None:
-            self._chunks = self._run()
+            self._chunks = self._transport._attempts(self._call, self._open)
         return self._chunks
 
     async def __aenter__(self) -> AsyncChatStream:
@@ -637,46 +785,7 @@ class AsyncChatStream:
 
     async def aclose(self) -> None:
         if self._chunks is not None:
-            await self._chunks.aclose()  # type: ignore[attr-defined]
-
-    async def _run(self) -> AsyncIterator[dict[str, Any]]:
-        core, client, path = self._core, self._transport._client, self._path
-        deadline = core.deadline()
-        for attempt in range(core.max_retries + 1):
-            started = time.monotonic()
-            events: _Events | None = None
-            try:
-                request = core.build_request(client, path, self._payload, deadline)
-                response = await client.send(request, stream=True)
-                try:
-                    core.log(path, response, attempt, started)
-                    if core.stream_answered_whole(response):
-                        raise core.stream_error(response, await response.aread(), self._payload)
-                    self.headers, self.request_id = dict(response.headers), _request_id(response)
-                    events = self._events = _Events(core.host, self.request_id)
-                    async for data in response.aiter_bytes():
-                        for chunk in events.feed(data):
-                            yield chunk
-                        if events.done:
-                            return
-                        if deadline is not None and time.monotonic() > deadline:
-                            raise core.deadline_error(events.accumulator.completion())
-                    for chunk in events.finish():
-                        yield chunk
-                    return
-                finally:
-                    await response.aclose()
-            except httpx.HTTPError as exc:
-                core.log(path, exc, attempt, started)
-                partial = None if events is None else events.accumulator.completion()
-                error, safe = core.connection_error(exc, partial), isinstance(exc, _SAFE_TO_RETRY)
-            except (APIStatusError, StreamInterruptedError) as exc:
-                error, safe = exc, isinstance(exc, StreamInterruptedError)
-            started = events is not None and events.started
-            delay = None if started else core.retry_delay(attempt, error, deadline, safe)
-            if delay is None:
-                raise error
-            await asyncio.sleep(delay)
+            await self._chunks.aclose()
 
 
 def _default_async_client() -> httpx.AsyncClient:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import logging
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from cn_llm_client.errors import (
     CNLLMError,
     ConfigurationError,
     InsufficientBalanceError,
+    InvalidRequestError,
     ModelNotFoundError,
     ProtocolError,
     RateLimitError,
@@ -215,6 +217,125 @@ def test_read_timeout_is_not_retried(delays: list[float]) -> None:
     with pytest.raises(APITimeoutError):
         mock(slow).post("/chat/completions", PAYLOAD)
     assert delays == []
+
+
+# -- request(): any method, multipart, query args, raw bodies -------------------------------
+
+
+def test_request_get_with_params_and_json_reply() -> None:
+    listing = {"object": "list", "data": [{"id": "file-1"}]}
+    handler, seen = scripted(httpx.Response(200, json=listing, headers={"x-request-id": "r9"}))
+    result = mock(handler).request("GET", "/files", params={"purpose": "batch", "limit": 2})
+    assert result.data == listing and result.request_id == "r9" and result.content == b""
+    request = seen[0]
+    assert request.method == "GET" and request.url.params["purpose"] == "batch"
+    assert request.url.params["limit"] == "2" and request.content == b""
+    assert "content-type" not in request.headers  # no body, no body type
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_request_raw_returns_the_body_bytes() -> None:
+    jsonl = b'{"custom_id": "a"}\n{"custom_id": "b"}\n'
+    handler, seen = scripted(httpx.Response(200, content=jsonl))
+    result = mock(handler).request("GET", "/files/file-1/content", raw=True)
+    assert result.content == jsonl and result.data == {}
+    assert seen[0].url.path == "/v1/files/file-1/content"
+
+
+def test_request_raw_error_status_is_still_mapped() -> None:
+    handler, _ = scripted(httpx.Response(404, json={"error": {"message": "No such file"}}))
+    with pytest.raises(APIStatusError, match="No such file"):
+        mock(handler).request("GET", "/files/nope/content", raw=True)
+
+
+def test_request_multipart_upload() -> None:
+    handler, seen = scripted(httpx.Response(200, json={"id": "file-1", "object": "file"}))
+    result = mock(handler).request(
+        "POST",
+        "/files",
+        files={"file": ("batch.jsonl", b'{"custom_id": "a"}\n', "application/jsonl")},
+        data={"purpose": "batch"},
+    )
+    assert result.data["id"] == "file-1"
+    request = seen[0]
+    kind = request.headers["content-type"]
+    assert kind.startswith("multipart/form-data; boundary=")  # httpx's, not our JSON type
+    body = request.read()
+    assert b'name="purpose"' in body and b"batch" in body
+    assert b'filename="batch.jsonl"' in body and b'{"custom_id": "a"}' in body
+
+
+def test_request_upload_is_sent_whole_again_on_retry(delays: list[float]) -> None:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        if len(bodies) == 1:
+            return httpx.Response(503, json={"error": {"message": "busy"}})
+        return httpx.Response(200, json={"id": "file-1"})
+
+    upload = io.BytesIO(b"line one\n")
+    mock(handler).request("POST", "/files", files={"file": ("a.jsonl", upload)})
+    assert len(bodies) == 2  # each attempt has its own boundary; both carry the whole file
+    assert all(b"\r\n\r\nline one\n\r\n--" in body for body in bodies)
+
+
+def test_request_json_and_files_together_is_refused_before_sending() -> None:
+    handler, seen = scripted()
+    with pytest.raises(InvalidRequestError, match="not both"):
+        mock(handler).request("POST", "/files", json={"a": 1}, files={"file": b"x"})
+    assert seen == []
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_idempotent_methods_retry_any_transport_failure(method: str, delays: list[float]) -> None:
+    handler_calls: list[httpx.Request] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        handler_calls.append(request)
+        if len(handler_calls) == 1:
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(200, json={"id": "file-1", "deleted": True})
+
+    result = mock(flaky).request(method, "/files/file-1")
+    assert result.data["id"] == "file-1" and len(handler_calls) == 2 and len(delays) == 1
+    assert handler_calls[0].method == method
+
+
+def test_post_read_timeout_is_retried_only_when_declared_idempotent(delays: list[float]) -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(APITimeoutError):
+        mock(slow).request("POST", "/x", json={})
+    assert delays == []
+    with pytest.raises(APITimeoutError):
+        mock(slow).request("POST", "/x", json={}, idempotent=True)
+    assert len(delays) == 2
+
+
+async def test_async_request_get_raw_and_multipart() -> None:
+    seen: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "GET":
+            return httpx.Response(200, content=b"a\nb\n")
+        if request.method == "DELETE":
+            return httpx.Response(200, json={"deleted": True})
+        return httpx.Response(200, json={"id": "file-2"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    transport = AsyncTransport("https://api.example.com/v1", KEY, http_client=client)
+    got = await transport.request("GET", "/files/f/content", raw=True, params={"x": "1"})
+    assert got.content == b"a\nb\n" and got.data == {}
+    assert (await transport.request("DELETE", "/files/f")).data == {"deleted": True}
+    up = await transport.request("POST", "/files", files={"file": ("f.jsonl", b"{}\n")})
+    assert up.data == {"id": "file-2"}
+    assert [r.method for r in seen] == ["GET", "DELETE", "POST"]
+    assert seen[0].url.params["x"] == "1"
+    assert seen[2].headers["content-type"].startswith("multipart/form-data")
+    await client.aclose()
 
 
 def test_model_not_found_gets_suggestions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -477,6 +598,14 @@ def test_real_cut_stream_keeps_partial(gw: FakeGateway) -> None:
         list(transport.stream("/chat/completions", STREAM))
     assert info.value.partial["choices"][0]["message"]["content"]  # type: ignore[index]
     assert len(gw.requests) == 1
+
+
+def test_real_request_get_and_raw(gw: FakeGateway) -> None:
+    with real(gw) as transport:
+        listed = transport.request("GET", "/models")
+        raw = transport.request("GET", "/models", raw=True)
+    assert isinstance(listed.data.get("data"), list)
+    assert orjson.loads(raw.content) == listed.data and raw.data == {}
 
 
 def test_real_html_502_retried_then_ok(gw: FakeGateway, delays: list[float]) -> None:
