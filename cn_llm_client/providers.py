@@ -47,6 +47,10 @@ class Provider:
     error_shape: str = "openai"
     default_model: str | None = None
     notes: str = ""
+    # Quirks of local servers (llama.cpp, LM Studio): the docs table and the emulator read them.
+    stream_usage: bool = True  # False: streams end without a usage chunk, whatever was asked
+    serves_any_model: bool = False  # True: the loaded model answers under any model name
+    repeats_tool_names: bool = False  # True: every tool-call fragment repeats the call's name
 
     def url(self, region: str | None = None) -> str:
         """The base URL of `region` (default region when None); ConfigurationError if unknown.

@@ -35,6 +35,7 @@ _HEADER = (
     "tool_choice",
     "JSON output",
     "Thinking needs streaming",
+    "Usage in streams",
     "Catalog models",
 )
 
@@ -56,6 +57,7 @@ def _row(p: Provider) -> list[str]:
     )
     json = "`json_object`, `json_schema`" if p.json_schema else "`json_object` only"
     stream = "open Qwen3: streamed and folded for you" if p.thinking_requires_stream else "no"
+    usage = "yes" if p.stream_usage else "no (cost unknown)"
     models = [m.id for m in list_models(p.name)]
     shown = ", ".join(f"`{m}`" for m in models[:3]) + (
         f" +{len(models) - 3}" if len(models) > 3 else ""
@@ -68,7 +70,10 @@ def _row(p: Provider) -> list[str]:
         choice,
         json,
         stream,
-        shown or "any (your server's ids)",
+        usage,
+        "any name (the loaded model answers)"
+        if p.serves_any_model
+        else shown or "any (your server's ids)",
     ]
 
 

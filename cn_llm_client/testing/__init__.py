@@ -28,11 +28,14 @@ header are open is answered 429 `rate_limit_exceeded` with `Retry-After: 1`.
 
 Endpoints: `POST /v1/chat/completions` (stream and not), `GET /v1/models` (the catalog's models
 for the mode). `Authorization: Bearer <api_key>` is required unless `api_key=None` or the mode is
-local (ollama, vllm); otherwise 401 `missing_api_key` / `invalid_api_key`. A model the catalog does
+local (ollama, vllm, llamacpp, lmstudio); otherwise 401 `missing_api_key` / `invalid_api_key`. A model the catalog does
 not list for the mode is a 404 (`unknown_model`; `ModelNotFound` in dashscope mode); the
 `models=` argument adds ids. The 404 message names up to three valid ids, closest first (in
 deepseek mode `deepseek-v3` is unknown, as on the real DeepSeek API: "... Valid model ids
-include: deepseek-chat, deepseek-reasoner.").
+include: deepseek-chat, deepseek-reasoner."). The single-model servers (llamacpp, lmstudio)
+answer any model name and name their loaded model in the response's `model`; their streams
+never carry usage, every tool-call fragment repeats the call's name, and they refuse a forced
+`tool_choice` (their presets in providers.json say so).
 
 How the emulated models answer (the same request always gets the same answer):
 - Text: `"[<model>] <last user text>"`, or `"[<model>] 收到：<text>"` when the text has Chinese.

@@ -31,6 +31,8 @@ __all__ = [
 MAX_DATA_URL = 10 * 1024 * 1024  # DashScope: a data URI may be at most 10485760 bytes
 _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 _REASONING_NAME = re.compile(r"(^|[-_/:])r1([-_.:]|$)|reasoner|thinking|qwq", re.IGNORECASE)
+# Open Qwen3 ids (qwen3-8b, Qwen3-8B-Q4_K_M.gguf): a thinking switch; the 2507 lines have none.
+_HYBRID_NAME = re.compile(r"qwen3(?![-_.]?(coder|vl|omni|max|embedding|reranker))(?!.*2507)", re.I)
 _LONG_TEXT = "模拟网关正在生成一段很长的中文回答，用于测试流式输出。"
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _QUOTED_KEY = re.compile(r"""(['"`])([A-Za-z_][\w-]*)\1""")  # 'setup', "name", `punchline`
@@ -60,11 +62,13 @@ class Traits:
         name = model_id.lower()
         reasoning = bool(_REASONING_NAME.search(name))
         strip = bool(re.search(r"(^|[-_/:])r1([-_.:]|$)", name))
+        hybrid = bool(_HYBRID_NAME.search(name)) and not reasoning  # open Qwen3: a switch
         return cls(
             id=model_id,
             family=name.split("-")[0].split("/")[-1],
             vision=bool(re.search(r"vl|omni|vision|4v|[0-9]v($|-)", name)),
-            reasoning=reasoning,
+            reasoning=reasoning or hybrid,
+            reasoning_switch="chat_template_kwargs" if hybrid else None,
             reasoning_echo="strip" if strip else "keep-with-tool-calls",
             forced_tool_choice=not reasoning,
             single_user_message="qwen-mt" in name,
@@ -126,6 +130,8 @@ def _switch(body: dict[str, Any], mode: str) -> bool | None:
         "zhipu": ("thinking",),
         "moonshot": ("thinking",),
         "vllm": ("chat_template_kwargs",),
+        "llamacpp": ("chat_template_kwargs",),
+        "lmstudio": (),  # no switch in the request: set per model in LM Studio
         "ollama": ("reasoning_effort", "think"),  # /v1 takes reasoning_effort; "none" is off
     }[mode]
     for name in accepted:
@@ -290,6 +296,8 @@ def _check_provider(body: dict[str, Any], traits: Traits, mode: str) -> Rejectio
         return Rejection(400, "tool_choice only supports auto", "1214")
     if mode == "zhipu" and response_type == "json_schema":
         return Rejection(400, "response_format only supports json_object", "1214")
+    if mode in ("llamacpp", "lmstudio") and forced:
+        return Rejection(400, f"tool_choice {choice!r} is not supported; use 'auto' or 'none'")
     if mode in LOCAL_MODES:
         return None
     if forced and not traits.forced_tool_choice:

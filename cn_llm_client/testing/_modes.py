@@ -8,10 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LOCAL_MODES", "MODES", "error_body", "error_code"]
+__all__ = ["LOADED_MODEL", "LOCAL_MODES", "MODES", "error_body", "error_code"]
 
-MODES = ("aisa", "deepseek", "dashscope", "zhipu", "moonshot", "siliconflow", "ollama", "vllm")
-LOCAL_MODES = frozenset({"ollama", "vllm"})
+MODES = (
+    "aisa",
+    "deepseek",
+    "dashscope",
+    "zhipu",
+    "moonshot",
+    "siliconflow",
+    "ollama",
+    "vllm",
+    "llamacpp",
+    "lmstudio",
+)
+LOCAL_MODES = frozenset({"ollama", "vllm", "llamacpp", "lmstudio"})
+# The model a single-model server has loaded: it answers under any name (presets' serves_any_model).
+LOADED_MODEL = {"llamacpp": "qwen2.5-0.5b-instruct-q4_k_m.gguf", "lmstudio": "qwen2.5-7b-instruct"}
 
 # status -> (type, code) for each mode; codes follow each provider's own documentation style.
 _OPENAI_TYPES = {
@@ -79,6 +92,14 @@ _MOONSHOT_TYPES = {
     503: "engine_overloaded_error",
 }
 _VLLM_TYPES = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError"}
+_LLAMACPP_TYPES = {  # llama-server's error types (tools/server/utils.hpp)
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    501: "not_supported_error",
+    503: "unavailable_error",
+}
 
 
 def error_code(mode: str, status: int) -> str:
@@ -116,6 +137,10 @@ def error_body(
     if mode == "vllm":
         kind = _type(status, _VLLM_TYPES)
         return {"object": "error", "message": message, "type": kind, "param": None, "code": status}
-    # deepseek and ollama speak the OpenAI shape.
+    if mode == "llamacpp":
+        return {
+            "error": {"code": status, "message": message, "type": _type(status, _LLAMACPP_TYPES)}
+        }
+    # deepseek, ollama and lmstudio speak the OpenAI shape.
     kind = _type(status, _OPENAI_TYPES)
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}

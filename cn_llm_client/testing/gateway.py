@@ -28,6 +28,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from cn_llm_client.providers import get_provider
+
 from ._faults import Fault, FaultQueue
 from ._model import (
     Answer,
@@ -39,7 +41,7 @@ from ._model import (
     message_text,
     thinking_on,
 )
-from ._modes import LOCAL_MODES, MODES, error_body
+from ._modes import LOADED_MODEL, LOCAL_MODES, MODES, error_body
 
 __all__ = ["FakeGateway", "RecordedRequest"]
 
@@ -49,6 +51,7 @@ _HTML_502 = (
     b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 )
 _FLAT_PRICES = (1.0, 4.0)  # USD per 1M tokens when the catalog has no price
+_NEWER_LOCAL = frozenset({"ollama", "vllm"})  # `reasoning` field; parallel calls on index 0
 _REQUESTS_PER_MINUTE = 600
 _TOKENS_PER_MINUTE = 600_000
 
@@ -130,6 +133,7 @@ class FakeGateway:
         self.answer_chars = answer_chars
         self.initial_credits = credits
         self.max_concurrency = max_concurrency
+        self._preset = get_provider(mode)  # the quirks of local servers are preset data
         self._models = known_models(mode)
         self._models.update({m: Traits.from_name(m) for m in models if m not in self._models})
         self._faults = FaultQueue()
@@ -386,11 +390,12 @@ class FakeGateway:
         )
         usage = self._usage(body, traits, reply)
         if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            events = self._chunks(reply, body["model"], rid, usage if include_usage else None)
+            asked = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = asked and self._preset.stream_usage
+            events = self._chunks(reply, self._served(body), rid, usage if include_usage else None)
             return await self._stream(request, events, rid, fault)
         return await self._respond(
-            request, self._completion(reply, body["model"], rid, usage), rid, fault
+            request, self._completion(reply, self._served(body), rid, usage), rid, fault
         )
 
     async def _begin(
@@ -438,7 +443,12 @@ class FakeGateway:
     def _traits(self, model: str) -> Traits | None:
         if model in self._models:
             return self._models[model]
-        return Traits.from_name(model) if not self._models else None
+        serves = not self._models or self._preset.serves_any_model
+        return Traits.from_name(model) if serves else None
+
+    def _served(self, body: dict[str, Any]) -> str:
+        """The model named in the response: single-model servers name the one they loaded."""
+        return LOADED_MODEL.get(self.mode, body["model"])
 
     def _unknown_model(self, model: str, rid: str) -> web.Response:
         if self.mode == "dashscope":
@@ -453,7 +463,7 @@ class FakeGateway:
     @property
     def _reasoning_field(self) -> str:
         """Newer vLLM and Ollama name it `reasoning`; DeepSeek and the rest `reasoning_content`."""
-        return "reasoning" if self.mode in LOCAL_MODES else "reasoning_content"
+        return "reasoning" if self.mode in _NEWER_LOCAL else "reasoning_content"
 
     def _request_id(self) -> str:
         return f"req_emu_{next(self._sequence):08d}"
@@ -594,7 +604,7 @@ class FakeGateway:
         for piece in _PIECES.findall(reply.content or ""):
             yield event({"content": piece, **idle_reasoning})
         for number, call in enumerate(reply.tool_calls):
-            index = 0 if self.mode in LOCAL_MODES else number  # local servers reuse index 0
+            index = 0 if self.mode in _NEWER_LOCAL else number  # these reuse index 0
             function = call["function"]
             first = {"index": index, "id": call["id"], "type": "function"}
             yield event(
@@ -602,10 +612,10 @@ class FakeGateway:
             )
             arguments = function["arguments"]
             for start in range(0, len(arguments), 16):
-                fragment = {
-                    "index": index,
-                    "function": {"arguments": arguments[start : start + 16]},
-                }
+                part: dict[str, Any] = {"arguments": arguments[start : start + 16]}
+                if self._preset.repeats_tool_names:  # llama.cpp, LM Studio
+                    part = {"name": function["name"], **part}
+                fragment = {"index": index, "function": part}
                 yield event({"tool_calls": [fragment]})
         yield event({}, reply.finish_reason)
         if usage is not None:

@@ -486,6 +486,8 @@ def test_provider_specific_refusals() -> None:
         ("siliconflow", ("code",)),
         ("ollama", ("error", "message")),
         ("vllm", ("message",)),
+        ("llamacpp", ("error", "type")),
+        ("lmstudio", ("error", "message")),
     ],
 )
 def test_each_mode_speaks_its_error_shape(mode: str, path: tuple[str, ...]) -> None:
@@ -931,3 +933,34 @@ def test_tool_call_arguments_must_be_json_text() -> None:
             json={"model": "qwen3-max", "messages": messages},
         )
     assert response.status_code == 400 and "expected a string" in response.text
+
+
+@pytest.mark.parametrize("mode", ["llamacpp", "lmstudio"])
+def test_single_model_local_servers_keep_their_quirks(mode: str) -> None:
+    tools = [WEATHER, TIME]
+    ask = [{"role": "user", "content": "get_weather and get_time in Beijing for 2 days"}]
+    with FakeGateway(mode=mode) as gw:
+        # Any model name is served by the loaded model, which names itself in the response.
+        reply = chat(gw, "whatever-you-call-it")
+        assert reply["choices"][0]["message"]["content"] == "[whatever-you-call-it] Hello there"
+        assert reply["model"] != "whatever-you-call-it" and reply["usage"]["total_tokens"] > 0
+        # Streams carry no usage chunk, even when asked for one.
+        body = {"model": "m", "messages": HELLO, "stream_options": {"include_usage": True}}
+        events, _ = stream_events(gw, body)
+        assert not any(isinstance(e, dict) and e.get("usage") for e in events)
+        # Every tool-call fragment repeats the call's name.
+        events, _ = stream_events(gw, {"model": "m", "messages": ask, "tools": tools})
+        fragments = [
+            call
+            for e in events
+            if isinstance(e, dict) and e["choices"]
+            for call in e["choices"][0]["delta"].get("tool_calls") or []
+        ]
+        assert len(fragments) > 4
+        assert all(f["function"].get("name") in ("get_weather", "get_time") for f in fragments)
+        assert {f["index"] for f in fragments} == {0, 1}
+        # tool_choice "required" is refused; a client must send "auto".
+        refused = post(
+            gw, {"model": "m", "messages": ask, "tools": tools, "tool_choice": "required"}
+        )
+        assert refused.status_code == 400 and "not supported" in refused.text

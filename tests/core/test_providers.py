@@ -16,6 +16,8 @@ EXPECTED = {
     "siliconflow": ("https://api.siliconflow.cn/v1", "SILICONFLOW_API_KEY", True),
     "ollama": ("http://localhost:11434/v1", None, False),
     "vllm": ("http://localhost:8000/v1", None, False),
+    "llamacpp": ("http://localhost:8080/v1", None, False),
+    "lmstudio": ("http://localhost:1234/v1", None, False),
     "openai-compatible": ("", None, False),
 }
 
@@ -66,8 +68,18 @@ def test_reasoning_switches() -> None:
         "siliconflow": "enable_thinking",
         "ollama": "reasoning_effort",
         "vllm": "chat_template_kwargs",
+        "llamacpp": "chat_template_kwargs",
+        "lmstudio": None,  # set per model in LM Studio
         "openai-compatible": None,
     }
+
+
+def test_single_model_local_servers_carry_their_quirks() -> None:
+    for name in ("llamacpp", "lmstudio"):
+        p = get_provider(name)
+        assert not p.key_required and not p.forced_tool_choice  # "required" -> auto, warned
+        assert (p.stream_usage, p.serves_any_model, p.repeats_tool_names) == (False, True, True)
+    assert all(get_provider(n).stream_usage for n in ("aisa", "deepseek", "ollama", "vllm"))
 
 
 def test_what_providers_reject() -> None:

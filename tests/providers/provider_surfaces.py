@@ -20,11 +20,13 @@ class Case:
     mode: str  # the emulator mode that speaks like this provider
     chat_model: str  # a model with tools, answering without reasoning unless asked
     think_model: str  # a model with a thinking switch
-    switch: tuple[str, ...]  # where `reasoning=` lands in the request body
+    switch: tuple[str, ...]  # where `reasoning=` lands in the request body; () for no switch
     on: Any  # the value there for reasoning=True
     off: Any  # ... and for reasoning=False
     key_env: str | None  # None: a keyless local server
-    local: bool = False  # index-0 parallel tool calls, no key check
+    local: bool = False  # no key check
+    stream_usage: bool = True  # False: the server's streams carry no usage (llama.cpp, LM Studio)
+    serves_any_model: bool = False  # True: the loaded model answers under any name (no 404)
 
     def __str__(self) -> str:
         return self.provider
@@ -46,15 +48,24 @@ CASES = (
          local=True),
     Case("vllm", "vllm", "Qwen/Qwen3-8B", "Qwen/Qwen3-8B", ("chat_template_kwargs", "enable_thinking"),
          True, False, None, local=True),
+    Case("llamacpp", "llamacpp", "qwen2.5-0.5b-instruct", "Qwen3-8B-Q4_K_M.gguf",
+         ("chat_template_kwargs", "enable_thinking"), True, False, None, local=True,
+         stream_usage=False, serves_any_model=True),
+    Case("lmstudio", "lmstudio", "qwen2.5-7b-instruct", "qwen2.5-7b-instruct", (), None, None, None,
+         local=True, stream_usage=False, serves_any_model=True),
     # Any OpenAI-compatible gateway: the AIsa-mode emulator stands in (it accepts every spelling).
     Case("openai-compatible", "aisa", "qwen3-max", "qwen3-max", ("enable_thinking",), True, False,
          None),
 )  # fmt: skip
 CASE = {c.provider: c for c in CASES}
+SWITCHED = [c for c in CASES if c.switch]  # presets with a thinking switch
+NAMED_MODELS = [c for c in CASES if not c.serves_any_model]  # an unknown model id is a 404
 
 
 def dig(body: dict[str, Any], path: tuple[str, ...]) -> Any:
-    """`body[path[0]][path[1]]...`, None when any step is missing."""
+    """`body[path[0]][path[1]]...`, None when any step is missing (or the path is empty)."""
+    if not path:
+        return None
     value: Any = body
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None

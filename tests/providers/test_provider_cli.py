@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from provider_surfaces import CASES, Case, dig
+from provider_surfaces import CASES, NAMED_MODELS, Case, dig
 
 from cn_llm_client.cli import main
 from cn_llm_client.testing import FakeGateway
@@ -55,6 +55,7 @@ def test_provider_after_the_subcommand(
     assert dig(gateway.requests[0].body, case.switch) is None
 
 
+@pytest.mark.parametrize("case", NAMED_MODELS, ids=str)
 def test_unknown_model_exits_1(
     case: Case, gateway: FakeGateway, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,9 +8,19 @@ and the provider's error shapes mapped to the right error classes.
 from __future__ import annotations
 
 import pytest
-from provider_surfaces import BOTH_TOOLS, Case, Surface, dig, tool_result
+from provider_surfaces import (
+    BOTH_TOOLS,
+    CASE,
+    CASES,
+    NAMED_MODELS,
+    SWITCHED,
+    Case,
+    Surface,
+    dig,
+    tool_result,
+)
 
-from cn_llm_client.errors import AuthenticationError, ModelNotFoundError
+from cn_llm_client.errors import AuthenticationError, InvalidRequestError, ModelNotFoundError
 from cn_llm_client.testing import FakeGateway, Fault
 
 HELLO = [{"role": "user", "content": "你好，介绍一下你自己"}]
@@ -34,7 +44,10 @@ async def test_stream_with_usage(case: Case, surface: Surface, gateway: FakeGate
     streamed = await surface.stream(case.chat_model, HELLO)
 
     assert streamed.text == whole.text
-    assert streamed.usage == whole.usage  # the usage chunk arrived and was read
+    if case.stream_usage:
+        assert streamed.usage == whole.usage  # the usage chunk arrived and was read
+    else:  # llama.cpp, LM Studio: asked for, never sent; nothing is made up
+        assert streamed.usage is None and whole.usage is not None
     body = gateway.requests[-1].body
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
@@ -62,6 +75,7 @@ async def test_parallel_tool_round_trip(
     assert final.calls == []
 
 
+@pytest.mark.parametrize("case", SWITCHED, ids=str)
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
 async def test_reasoning_on(
     case: Case, surface: Surface, gateway: FakeGateway, stream: bool
@@ -75,6 +89,7 @@ async def test_reasoning_on(
     assert reply.text == f"[{case.think_model}] 收到：你好，介绍一下你自己"
 
 
+@pytest.mark.parametrize("case", SWITCHED, ids=str)
 async def test_reasoning_off(case: Case, surface: Surface, gateway: FakeGateway) -> None:
     reply = await surface.chat(case.think_model, HELLO, reasoning=False)
 
@@ -96,6 +111,26 @@ async def test_401_is_authentication_error(
     assert len(gateway.requests) == 1  # never retried
 
 
+@pytest.mark.parametrize("case", [CASE["lmstudio"]], ids=str)
+async def test_no_thinking_switch_refuses_reasoning_before_the_server(
+    case: Case, surface: Surface, gateway: FakeGateway
+) -> None:
+    with pytest.raises(InvalidRequestError, match="no known thinking switch"):
+        await surface.chat(case.chat_model, HELLO, reasoning=True)
+    assert gateway.requests == []
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.serves_any_model], ids=str)
+async def test_single_model_server_answers_any_model_name(
+    case: Case, surface: Surface, gateway: FakeGateway
+) -> None:
+    reply = await surface.chat("no-such-model", HELLO)  # the loaded model answers instead
+
+    assert reply.text == "[no-such-model] 收到：你好，介绍一下你自己"
+    assert gateway.requests[0].body["model"] == "no-such-model"
+
+
+@pytest.mark.parametrize("case", NAMED_MODELS, ids=str)
 async def test_404_is_model_not_found(case: Case, surface: Surface, gateway: FakeGateway) -> None:
     with pytest.raises(ModelNotFoundError) as caught:
         await surface.chat("no-such-model", HELLO)

@@ -74,7 +74,12 @@ async def test_local_servers_need_no_key(
 
 @pytest.mark.parametrize(
     ("provider", "url"),
-    [("ollama", "http://localhost:11434/v1"), ("vllm", "http://localhost:8000/v1")],
+    [
+        ("ollama", "http://localhost:11434/v1"),
+        ("vllm", "http://localhost:8000/v1"),
+        ("llamacpp", "http://localhost:8080/v1"),
+        ("lmstudio", "http://localhost:1234/v1"),
+    ],
 )
 def test_local_presets_default_to_their_local_port(provider: str, url: str) -> None:
     with CNLLMClient(provider=provider) as client:  # no key anywhere, no request made

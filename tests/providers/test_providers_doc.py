@@ -15,7 +15,8 @@ SCRIPT = ROOT / "scripts" / "update_providers_doc.py"
 
 
 def _table_rows() -> dict[str, list[str]]:
-    block = DOC.read_text(encoding="utf-8").split("<!-- providers:start -->")[1]
+    text = DOC.read_text(encoding="utf-8")
+    block = text.split("<!-- providers:start -->")[1].split("<!-- providers:end -->")[0]
     rows = [line for line in block.splitlines() if line.startswith("| `")]
     return {row.split("`")[1]: [c.strip() for c in row.strip("|").split(" | ")] for row in rows}
 
