@@ -43,7 +43,13 @@ from langchain_core.output_parsers import (
     PydanticToolsParser,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import (
+    Runnable,
+    RunnableGenerator,
+    RunnableLambda,
+    RunnableMap,
+    RunnablePassthrough,
+)
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
@@ -104,6 +110,8 @@ class ChatCNLLM(BaseChatModel):
       ``function_calling`` when the model has tools, else ``json_mode``;
     - JSON output (json_mode / json_schema) on a Qwen model is sent with thinking off (also where
       thinking is the model's default), because DashScope refuses JSON mode while thinking;
+    - an answer cut by the length limit (``finish_reason="length"``) never becomes a structured
+      result: ``with_structured_output`` raises ``OutputParserException`` naming max_tokens;
     - reasoning sent back in a multi-turn conversation follows the model's echo policy (stripped
       for deepseek-r1, kept on tool-call turns where the model requires it).
 
@@ -582,6 +590,7 @@ class ChatCNLLM(BaseChatModel):
                 if is_pydantic
                 else JsonOutputParser()
             )
+        parser = _refuse_cut_output(self.model, self.max_tokens) | parser
         if not include_raw:
             return llm | parser
         parsed = RunnablePassthrough.assign(
@@ -610,6 +619,33 @@ class ChatCNLLM(BaseChatModel):
         if method != "json_schema" or info is None or info.json_schema:
             return method
         return "function_calling" if info.tools else "json_mode"
+
+
+def _refuse_cut_output(model: str, max_tokens: int | None) -> Runnable[Any, Any]:
+    """Passes messages (or stream chunks) on unchanged, and raises once one says the answer was
+    cut by the length limit: a parse of truncated JSON is not a result (ChatOpenAI raises
+    LengthFinishReasonError)."""
+
+    def check(message: BaseMessage) -> BaseMessage:
+        if message.response_metadata.get("finish_reason") == "length":
+            limit = f"max_tokens={max_tokens}" if max_tokens else "the server's max_tokens"
+            raise OutputParserException(
+                f"{model}'s answer was cut at {limit} (finish_reason 'length'), so its JSON is "
+                "incomplete and no structured result was built. Raise max_tokens or ask for a "
+                "shorter answer, and retry.",
+                llm_output=message.text or None,
+            )
+        return message
+
+    def transform(messages: Iterator[BaseMessage]) -> Iterator[BaseMessage]:
+        for message in messages:
+            yield check(message)
+
+    async def atransform(messages: AsyncIterator[BaseMessage]) -> AsyncIterator[BaseMessage]:
+        async for message in messages:
+            yield check(message)
+
+    return RunnableGenerator(transform, atransform, name="refuse_cut_output")
 
 
 def _tool_called(tool: str, model: str, parsed: Any) -> Any:

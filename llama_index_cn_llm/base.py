@@ -260,6 +260,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
                     response = self._stream_response(chunk, so_far)
                     if response is not None:
                         yield response
+                self._check_not_cut(stream, params)
 
         return gen()
 
@@ -282,6 +283,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
                     response = self._stream_response(chunk, so_far)
                     if response is not None:
                         yield response
+                self._check_not_cut(stream, params)
 
         return gen()
 
@@ -393,6 +395,8 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         as they go.
         """
         calls = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
+        if calls and _finish_reason(response.raw) == "length":
+            raise self._cut_tool_call()
         if not calls and error_on_no_tool_call:
             raise ValueError(self._no_tool_call(response.additional_kwargs.get("tool_choice")))
         return [
@@ -403,6 +407,21 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             )
             for call in calls
         ]
+
+    def _cut_tool_call(self) -> ValueError:
+        limit = f"max_tokens={self.max_tokens}" if self.max_tokens else "the server's max_tokens"
+        return ValueError(
+            f"{self.model}'s tool call was cut at {limit} (finish_reason 'length'): its arguments "
+            "are incomplete, so no call (and no structured result) is built from them. Raise "
+            "max_tokens or ask for a shorter answer, and retry."
+        )
+
+    def _check_not_cut(self, stream: Any, params: dict[str, Any]) -> None:
+        """At a stream's end: a tool call cut by the length limit is an error, not a call."""
+        completion = stream.completion()
+        cut = _finish_reason(completion) == "length" and params.get("tools")
+        if cut and completion["choices"][0]["message"].get("tool_calls"):
+            raise self._cut_tool_call()
 
     def _no_tool_call(self, forced: str | dict[str, Any] | None) -> str:
         """Why a response that should hold a tool call has none, and what to do about it."""
@@ -423,6 +442,11 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "ignored the forced tool choice. Some servers do not support it; ask for the tool "
             "call explicitly in the prompt, or use a server that honours tool_choice."
         )
+
+
+def _finish_reason(completion: Any) -> str | None:
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    return choices[0].get("finish_reason") if choices else None
 
 
 def _forces_a_tool(params: dict[str, Any]) -> bool:

@@ -45,7 +45,8 @@ How the emulated models answer (the same request always gets the same answer):
   `emulator_answer_chars`) answers N Chinese characters instead, streamed two per chunk.
 - Tokens: one per CJK character, one per four other characters; `prompt_tokens` counts every
   message (+4 each) and the tool definitions. An answer over `max_tokens` is cut,
-  `finish_reason="length"`.
+  `finish_reason="length"`: its text, its JSON (json_object / json_schema) or its tool-call
+  arguments (the call where the limit falls is the last one), as real servers cut them.
 - Reasoning (`reasoning_content`, before the answer; `completion_tokens_details.reasoning_tokens`;
   modes ollama and vllm name it `reasoning` in messages and deltas, as newer servers do):
   models that always think (catalog `reasoning` without a switch, or ids with r1 / reasoner /

@@ -370,8 +370,11 @@ def answer(
     last_role = messages[-1].get("role")
     turn = _current_turn(messages)
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    max_tokens = body.get("max_tokens")
     if tools and body.get("tool_choice") != "none" and last_role in ("user", "tool"):
         calls = _tool_calls(tools, body, text, turn, call_id)
+        if calls and isinstance(max_tokens, int) and _cut_arguments(calls, max_tokens):
+            return Answer(None, reasoning, calls, "length")
         if calls:
             return Answer(None, reasoning, calls, "tool_calls")
     if last_role == "tool":
@@ -380,11 +383,9 @@ def answer(
         repeats = answer_chars // len(_LONG_TEXT) + 1
         content = (_LONG_TEXT * repeats)[:answer_chars]
     else:
-        structured = _structured(body, traits, text)
-        if structured is not None:  # never cut: the JSON must stay parseable
-            return Answer(structured, reasoning)
-        content = f"[{traits.id}] 收到：{text}" if chinese else f"[{traits.id}] {text}"
-    max_tokens = body.get("max_tokens")
+        structured = _structured(body, traits, text)  # cut at max_tokens like any text
+        plain = f"[{traits.id}] 收到：{text}" if chinese else f"[{traits.id}] {text}"
+        content = plain if structured is None else structured
     if isinstance(max_tokens, int) and count_tokens(content) > max_tokens:
         return Answer(_truncate(content, max_tokens), reasoning, [], "length")
     return Answer(content, reasoning)
@@ -471,6 +472,18 @@ def _tool_results(turn: list[dict[str, Any]]) -> list[str]:
     }
     results = [m for m in turn if m.get("role") == "tool"]
     return [f"{names.get(m.get('tool_call_id'), 'tool')} -> {message_text(m)}" for m in results]
+
+
+def _cut_arguments(calls: list[dict[str, Any]], max_tokens: int) -> bool:
+    """Cut the calls' arguments (in place) where they pass `max_tokens`; True when cut."""
+    for index, call in enumerate(calls):
+        function = call["function"]
+        if count_tokens(function["arguments"]) > max_tokens:
+            function["arguments"] = _truncate(function["arguments"], max_tokens)
+            del calls[index + 1 :]
+            return True
+        max_tokens -= count_tokens(function["arguments"])
+    return False
 
 
 def _truncate(text: str, max_tokens: int) -> str:

@@ -124,6 +124,28 @@ def test_max_tokens_cuts_the_answer(gw: FakeGateway) -> None:
     assert data["usage"]["completion_tokens"] <= 5
 
 
+def test_max_tokens_cuts_json_answers_and_tool_call_arguments(gw: FakeGateway) -> None:
+    """Real servers cut JSON and tool calls at max_tokens too; clients must not parse the cut."""
+    ask = [{"role": "user", "content": "Answer in JSON: " + "word " * 40}]
+    json_mode = chat(gw, messages=ask, response_format={"type": "json_object"}, max_tokens=4)
+    assert json_mode["choices"][0]["finish_reason"] == "length"
+    cut = json_mode["choices"][0]["message"]["content"]
+    assert cut.startswith('{"model"') and len(cut) == 16  # 4 tokens of 4 ASCII characters
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "save",
+            "parameters": {"type": "object", "properties": {"text": {"type": "string"}}},
+        },
+    }
+    called = chat(gw, messages=ask, tools=[tool], max_tokens=3)
+    choice = called["choices"][0]
+    assert choice["finish_reason"] == "length"
+    assert choice["message"]["tool_calls"][0]["function"]["arguments"] == '{"text":"Ans'
+    whole = chat(gw, messages=ask, tools=[tool])["choices"][0]
+    assert whole["finish_reason"] == "tool_calls"
+
+
 def test_requests_are_recorded_with_the_key_redacted(gw: FakeGateway) -> None:
     chat(gw)
     (seen,) = gw.requests

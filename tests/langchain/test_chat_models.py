@@ -288,3 +288,37 @@ def test_structured_output_on_a_model_that_cannot_be_forced_raises_on_plain_text
     forced = llm(fake_gateway, "qwen3-max").with_structured_output(City)
     fake_gateway.push(Fault.status(200, body=plain))
     assert forced.invoke("Which city?") is None  # forced models keep LangChain's usual behaviour
+
+
+@pytest.mark.parametrize("method", ["json_mode", "json_schema", "function_calling"])
+def test_structured_output_cut_by_max_tokens_is_an_error(
+    fake_gateway: FakeGateway, method: str
+) -> None:
+    """The emulator cuts the JSON at max_tokens: a parse of '{"title": "写' is no result."""
+    from langchain_core.exceptions import OutputParserException
+
+    model = llm(fake_gateway, max_tokens=3)
+    schema = None if method == "json_mode" else Poem
+    prompt = "写一首诗，用 JSON 回答"
+    with pytest.raises(OutputParserException, match="max_tokens"):
+        model.with_structured_output(schema, method=method).invoke(prompt)
+    assert fake_gateway.requests[-1].body["max_tokens"] == 3
+    raw = model.with_structured_output(schema, method=method, include_raw=True).invoke(prompt)
+    assert raw["parsed"] is None and isinstance(raw["parsing_error"], OutputParserException)
+    assert raw["raw"].response_metadata["finish_reason"] == "length"
+    with pytest.raises(OutputParserException, match="max_tokens"):
+        list(model.with_structured_output(schema, method=method).stream(prompt))
+    whole = llm(fake_gateway).with_structured_output(schema, method=method).invoke(prompt)
+    assert whole  # the same request without the limit parses
+
+
+async def test_structured_output_cut_by_max_tokens_is_an_error_async(
+    fake_gateway: FakeGateway,
+) -> None:
+    from langchain_core.exceptions import OutputParserException
+
+    structured = llm(fake_gateway, max_tokens=3).with_structured_output(Poem, method="json_schema")
+    with pytest.raises(OutputParserException, match="max_tokens"):
+        await structured.ainvoke("写一首诗，用 JSON 回答")
+    with pytest.raises(OutputParserException, match="max_tokens"):
+        [chunk async for chunk in structured.astream("写一首诗，用 JSON 回答")]

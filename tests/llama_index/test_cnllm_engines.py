@@ -161,3 +161,32 @@ async def test_structured_predict_on_a_model_that_cannot_be_forced_says_so(
     fake_gateway.push(Fault.status(200, body=PLAIN_ANSWER))
     with pytest.raises(ValueError, match="cannot be forced to call a tool"):
         await make_llm("deepseek-r1").astructured_predict(Invoice, PROMPT, text="ACME owes 42")
+
+
+def test_structured_predict_cut_by_max_tokens_is_an_error(
+    make_llm: MakeLLM, fake_gateway: Any
+) -> None:
+    """The emulator cuts the tool call's arguments at max_tokens: no Invoice from half of them."""
+    llm = make_llm(max_tokens=3)
+    with pytest.raises(ValueError, match="max_tokens=3"):
+        llm.structured_predict(Invoice, PROMPT, text="ACME owes 42 yuan")
+    assert fake_gateway.requests[-1].body["max_tokens"] == 3
+    with pytest.raises(ValueError, match="max_tokens=3"):
+        list(llm.stream_structured_predict(Invoice, PROMPT, text="ACME owes 42 yuan"))
+    structured = llm.as_structured_llm(Invoice)
+    with pytest.raises(ValueError, match="max_tokens=3"):
+        structured.chat([ChatMessage(role="user", content="ACME owes 7 yuan")])
+    with pytest.raises(ValueError, match="max_tokens=3"):
+        list(structured.stream_chat([ChatMessage(role="user", content="ACME owes 7 yuan")]))
+
+
+async def test_structured_predict_cut_by_max_tokens_is_an_error_async(make_llm: MakeLLM) -> None:
+    llm = make_llm(max_tokens=3)
+    with pytest.raises(ValueError, match="max_tokens=3"):
+        await llm.astructured_predict(Invoice, PROMPT, text="ACME owes 42 yuan")
+    with pytest.raises(ValueError, match="max_tokens=3"):
+        objects = await llm.astream_structured_predict(Invoice, PROMPT, text="ACME owes 42 yuan")
+        [o async for o in objects]
+    structured = llm.as_structured_llm(Invoice)
+    with pytest.raises(ValueError, match="max_tokens=3"):
+        await structured.achat([ChatMessage(role="user", content="ACME owes 7 yuan")])
