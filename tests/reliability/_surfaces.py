@@ -61,49 +61,59 @@ class Surface:
         model: str = "qwen3-max",
         max_retries: int = 2,
         timeout: float | None = None,
+        pieces: list[str] | None = None,
         **params: Any,
     ) -> Reply:
-        """Send `prompt` (text, or OpenAI-shaped messages) and return what came back."""
+        """Send `prompt` (text, or OpenAI-shaped messages) and return what came back.
+
+        Pass `pieces` to see what arrived when the call raises: each text piece is appended as it
+        reaches the caller.
+        """
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         options: dict[str, Any] = {"api_key": api_key, "base_url": base_url}
         options["max_retries"] = max_retries
         if timeout is not None:
             options["timeout"] = timeout
         run = _RUNNERS[(self.framework, self.is_async)]
+        into = [] if pieces is None else pieces
         if self.is_async:
-            reply: Reply = asyncio.run(run(model, messages, options, params, self.stream))
-            return reply
-        return run(model, messages, options, params, self.stream)  # type: ignore[no-any-return]
-
-
-def _reply(pieces: list[str]) -> Reply:
-    return Reply("".join(pieces), pieces)
+            asyncio.run(run(model, messages, options, params, self.stream, into))
+        else:
+            run(model, messages, options, params, self.stream, into)
+        return Reply("".join(into), into)
 
 
 # -- the SDK ------------------------------------------------------------------------------------
 
 
-def _sdk(model: str, messages: list[Message], options: dict, params: dict, stream: bool) -> Reply:
+Pieces = list[str]
+
+
+def _sdk(
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool, into: Pieces
+) -> None:
     from cn_llm_client import CNLLMClient
 
     with CNLLMClient(**options) as client:
         if not stream:
-            return _reply(
-                [client.chat(model, messages, **params)["choices"][0]["message"]["content"]]
-            )
-        return _reply(list(client.chat_stream(model, messages, **params)))
+            into.append(client.chat(model, messages, **params)["choices"][0]["message"]["content"])
+            return
+        for piece in client.chat_stream(model, messages, **params):
+            into.append(piece)
 
 
 async def _sdk_async(
-    model: str, messages: list[Message], options: dict, params: dict, stream: bool
-) -> Reply:
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool, into: Pieces
+) -> None:
     from cn_llm_client import AsyncCNLLMClient
 
     async with AsyncCNLLMClient(**options) as client:
         if not stream:
             completion = await client.chat(model, messages, **params)
-            return _reply([completion["choices"][0]["message"]["content"]])
-        return _reply([piece async for piece in client.chat_stream(model, messages, **params)])
+            into.append(completion["choices"][0]["message"]["content"])
+            return
+        async for piece in client.chat_stream(model, messages, **params):
+            into.append(piece)
 
 
 # -- LangChain ------------------------------------------------------------------------------------
@@ -130,26 +140,30 @@ def _chat_cnllm(model: str, options: dict) -> Any:
 
 
 def _langchain(
-    model: str, messages: list[Message], options: dict, params: dict, stream: bool
-) -> Reply:
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool, into: Pieces
+) -> None:
     llm = _chat_cnllm(model, options)
     try:
         if not stream:
-            return _reply([str(llm.invoke(langchain_messages(messages), **params).content)])
-        return _reply([str(c.content) for c in llm.stream(langchain_messages(messages), **params)])
+            into.append(str(llm.invoke(langchain_messages(messages), **params).content))
+            return
+        for chunk in llm.stream(langchain_messages(messages), **params):
+            into.append(str(chunk.content))
     finally:
         llm.close()
 
 
 async def _langchain_async(
-    model: str, messages: list[Message], options: dict, params: dict, stream: bool
-) -> Reply:
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool, into: Pieces
+) -> None:
     llm = _chat_cnllm(model, options)
     try:
         lc_messages = langchain_messages(messages)
         if not stream:
-            return _reply([str((await llm.ainvoke(lc_messages, **params)).content)])
-        return _reply([str(c.content) async for c in llm.astream(lc_messages, **params)])
+            into.append(str((await llm.ainvoke(lc_messages, **params)).content))
+            return
+        async for chunk in llm.astream(lc_messages, **params):
+            into.append(str(chunk.content))
     finally:
         await llm.aclose()
 
@@ -182,28 +196,31 @@ def _cnllm(model: str, options: dict) -> Any:
 
 
 def _llama_index(
-    model: str, messages: list[Message], options: dict, params: dict, stream: bool
-) -> Reply:
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool, into: Pieces
+) -> None:
     llm = _cnllm(model, options)
     try:
         li_messages = llama_index_messages(messages)
         if not stream:
-            return _reply([llm.chat(li_messages, **params).message.content or ""])
-        return _reply([r.delta or "" for r in llm.stream_chat(li_messages, **params)])
+            into.append(llm.chat(li_messages, **params).message.content or "")
+            return
+        for response in llm.stream_chat(li_messages, **params):
+            into.append(response.delta or "")
     finally:
         llm.close()
 
 
 async def _llama_index_async(
-    model: str, messages: list[Message], options: dict, params: dict, stream: bool
-) -> Reply:
+    model: str, messages: list[Message], options: dict, params: dict, stream: bool, into: Pieces
+) -> None:
     llm = _cnllm(model, options)
     try:
         li_messages = llama_index_messages(messages)
         if not stream:
-            return _reply([(await llm.achat(li_messages, **params)).message.content or ""])
-        responses = await llm.astream_chat(li_messages, **params)
-        return _reply([r.delta or "" async for r in responses])
+            into.append((await llm.achat(li_messages, **params)).message.content or "")
+            return
+        async for response in await llm.astream_chat(li_messages, **params):
+            into.append(response.delta or "")
     finally:
         await llm.aclose()
 
