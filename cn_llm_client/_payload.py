@@ -30,13 +30,21 @@ Policies (all read from `models.json` / `providers.json`; unknown models pass th
   warning, because LangChain and LlamaIndex send a default temperature the user never chose;
 - qwen-mt takes exactly one user message (no system message); `translation_options`
   defaults to `{"source_lang": "auto", "target_lang": "English"}`;
-- other parameters pass through unchanged; None-valued ones are dropped; streaming asks for
+- limits, from the catalog: `max_tokens` (or `max_completion_tokens`) above the model's output
+  limit (`max_output`) is refused, not clamped, naming the limit (a silent clamp would hide a
+  cut answer); a prompt whose conservative token estimate (1 token per 6 characters, per 3
+  CJK characters: real tokenizers give more) is over the model's `context_window` is refused
+  with both numbers. Unknown models and missing limits are not checked;
+- a keyword that is a near miss of a known parameter (`max_token`, `temprature`: difflib,
+  `KNOWN_PARAMETERS`) is refused with the right name; other unknown keywords are provider
+  extras and pass through unchanged; None-valued ones are dropped; streaming asks for
   usage with `stream_options={"include_usage": True}` unless the caller set stream_options.
 """
 
 from __future__ import annotations
 
 import base64
+import difflib
 import logging
 import math
 import mimetypes
@@ -51,6 +59,7 @@ from cn_llm_client.errors import InvalidRequestError
 from cn_llm_client.providers import Provider, get_provider
 
 __all__ = [
+    "KNOWN_PARAMETERS",
     "MAX_IMAGE_BYTES",
     "build_payload",
     "forced_tool_choice_allowed",
@@ -66,6 +75,31 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024  # 10485760 characters
 _ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MT_DEFAULT_OPTIONS = {"source_lang": "auto", "target_lang": "English"}
+
+# The keywords build_payload knows: its own, OpenAI's chat-completions parameters and the
+# providers' documented extras. A keyword close to one of them (difflib ratio >= 0.85: one
+# letter off in a long name) but not equal is a typo; anything further away is a provider extra.
+KNOWN_PARAMETERS = frozenset(
+    {
+        # build_payload's own
+        "stream", "tools", "tool_choice", "reasoning", "provider",
+        # OpenAI chat completions
+        "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
+        "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
+        "response_format", "user", "stream_options", "parallel_tool_calls", "reasoning_effort",
+        "service_tier", "metadata", "store", "modalities", "audio", "prediction",
+        "prompt_cache_key", "safety_identifier", "verbosity", "web_search_options",
+        # DashScope, DeepSeek, Zhipu, Moonshot, SiliconFlow, vLLM, Ollama extras
+        "enable_thinking", "thinking_budget", "thinking", "enable_search", "search_options",
+        "translation_options", "vl_high_resolution_images", "incremental_output", "top_k",
+        "min_p", "repetition_penalty", "chat_template_kwargs", "think", "do_sample",
+        "request_id", "extra_body", "extra_headers", "keep_alive", "options", "format",
+    }
+)  # fmt: skip
+_NEAR_MISS = 0.85
+# A lower bound on tokens per character: tokenizers of these models give about 1 token per 3-4
+# Latin characters and per 1-1.5 CJK characters; the bound stays under them on purpose.
+_CHARS_PER_TOKEN, _CJK_CHARS_PER_TOKEN = 6, 3
 
 # Magic bytes of the image types chat servers accept. Written by hand: the stdlib's imghdr is
 # gone in 3.13 and `filetype`/`puremagic` would add a core dependency for six prefixes.
@@ -110,6 +144,8 @@ def build_payload(
     payload: dict[str, Any] = {"model": model}
     payload["messages"] = _messages(messages, info)
     _check_params(params)
+    if info is not None:
+        _check_limits(model, info, payload["messages"], params)
     payload.update((k, v) for k, v in params.items() if v is not None)
     _apply_tools(payload, model, info, preset, tools, tool_choice)
     _apply_reasoning(payload, model, info, preset, reasoning)
@@ -389,6 +425,15 @@ def _number(value: Any) -> bool:
 
 
 def _check_params(params: Mapping[str, Any]) -> None:
+    for name in params:
+        if name in KNOWN_PARAMETERS:
+            continue
+        close = difflib.get_close_matches(name, KNOWN_PARAMETERS, n=1, cutoff=_NEAR_MISS)
+        if close:
+            raise InvalidRequestError(
+                f"unknown parameter {name!r}: did you mean {close[0]!r}? (keywords that are not "
+                "near a known parameter are sent to the server as provider extras)"
+            )
     for name, (low, high) in (("temperature", (0.0, 2.0)), ("top_p", (0.0, 1.0))):
         value = params.get(name)
         if value is not None and not (_number(value) and low <= value <= high):
@@ -399,6 +444,52 @@ def _check_params(params: Mapping[str, Any]) -> None:
         value = params.get(name)
         if value is not None and (type(value) is not int or value < 1):
             raise InvalidRequestError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_limits(
+    model: str, info: ModelInfo, messages: list[dict[str, Any]], params: Mapping[str, Any]
+) -> None:
+    """Refuse `max_tokens` over the catalog's output limit and a prompt clearly over the window."""
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = params.get(name)
+        if info.max_output and isinstance(value, int) and value > info.max_output:
+            raise InvalidRequestError(
+                f"{name}={value:,} is over the output limit of {model}: {info.max_output:,} "
+                f"tokens (catalog); pass {name}={info.max_output} or less, or leave it out"
+            )
+    window = info.context_window
+    if not window:
+        return
+    texts = [_message_text(m) for m in messages]
+    if sum(map(len, texts)) <= _CJK_CHARS_PER_TOKEN * window:  # cannot be over: skip the count
+        return
+    estimate = sum(_min_tokens(text) for text in texts)
+    if estimate <= window:
+        return
+    longer = [m.id for m in list_models(info.provider) if (m.context_window or 0) >= 2 * estimate][
+        :3
+    ]
+    hint = f", or a model with a longer context ({', '.join(longer)})" if longer else ""
+    raise InvalidRequestError(
+        f"the prompt is over the context window of {model}: at least {estimate:,} tokens "
+        f"(a conservative estimate, 1 token per {_CHARS_PER_TOKEN} characters and per "
+        f"{_CJK_CHARS_PER_TOKEN} CJK characters) for {window:,}; shorten it or split the "
+        f"document{hint}"
+    )
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else ()
+    return "".join(p["text"] for p in parts if p.get("type") == "text")
+
+
+def _min_tokens(text: str) -> int:
+    """A lower bound on the tokens of `text` (see _CHARS_PER_TOKEN)."""
+    wide = (len(text.encode()) - len(text)) // 2  # CJK characters: 3 bytes in UTF-8
+    return wide // _CJK_CHARS_PER_TOKEN + (len(text) - wide) // _CHARS_PER_TOKEN
 
 
 def _apply_tools(
