@@ -84,7 +84,13 @@ How the emulated models answer (the same request always gets the same answer):
   `data: [DONE]`. Every event with non-ASCII text is written in two TCP writes that split its
   first multi-byte character.
 
-Refusals, as the real servers do: temperature outside 0..2, top_p outside 0..1, max_tokens < 1
+Refusals, as the real servers do: size first (catalog `max_output` and `context_window`, tokens
+as counted above): `max_tokens` over the output limit (deepseek: 400 "Invalid max_tokens value, the
+valid range of max_tokens is [1, N]"; dashscope: 400 InvalidParameter "Range of max_tokens should be
+[1, N]"; aisa: 422 `max_tokens_exceeded`), a prompt over the window (dashscope: the input alone,
+"Range of input length should be [1, N]"; the others: prompt + max_tokens, "This model's maximum
+context length is N tokens. However, you requested T tokens (P in the messages, C in the
+completion)..."; ollama cuts instead of refusing); temperature outside 0..2, top_p outside 0..1, max_tokens < 1
 (booleans are not numbers), a bad role (400); `stream_options` without `stream`; tool-call
 `arguments` that are not JSON text; a tool message that answers no call of the assistant message
 before it, or an assistant `tool_calls` turn not followed at once by one tool message per call id

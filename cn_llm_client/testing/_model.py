@@ -25,6 +25,7 @@ __all__ = [
     "check_request",
     "count_tokens",
     "known_models",
+    "prompt_tokens",
     "thinking_on",
 ]
 
@@ -55,6 +56,8 @@ class Traits:
     single_user_message: bool = False
     input_price: float | None = None
     output_price: float | None = None
+    context_window: int | None = None
+    max_output: int | None = None
 
     @classmethod
     def from_name(cls, model_id: str) -> Traits:
@@ -92,6 +95,15 @@ def count_tokens(text: str) -> int:
     """Emulated token count: one per CJK (multi-byte) character, one per 4 other characters."""
     wide = (len(text.encode()) - len(text)) // 2
     return wide + -(-(len(text) - wide) // 4)
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """Emulated prompt tokens: each message's text plus 4, and the tools' JSON."""
+    messages = body.get("messages") or []
+    tokens = sum(4 + count_tokens(message_text(m)) for m in messages if isinstance(m, dict))
+    if body.get("tools"):
+        tokens += count_tokens(orjson.dumps(body["tools"]).decode())
+    return tokens
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -198,12 +210,51 @@ def check_request(body: dict[str, Any], traits: Traits, mode: str) -> Rejection 
         if wanted not in names:
             return Rejection(400, f"tool_choice names {wanted!r}, which is not in tools")
     return (
-        _check_tool_turns(messages, mode)
+        _check_limits(body, traits, mode)
+        or _check_tool_turns(messages, mode)
         or _check_json_word(body, mode)
         or _check_images(messages, traits)
         or _check_provider(body, traits, mode)
         or _check_reasoning_echo(messages, traits, mode, thinking_on(body, traits, mode))
     )
+
+
+def _check_limits(body: dict[str, Any], traits: Traits, mode: str) -> Rejection | None:
+    """`max_tokens` over the model's output limit, a prompt over its context window, refused as
+    each server words it (DeepSeek's and DashScope's texts from their public error reports; AIsa
+    answers 422 max_tokens_exceeded). Ollama cuts a long prompt to its num_ctx instead."""
+    if mode == "ollama":
+        return None
+    requested = body.get("max_tokens", body.get("max_completion_tokens"))
+    completion = requested if isinstance(requested, int) else 0
+    limit = traits.max_output
+    if limit and completion > limit:
+        if mode == "dashscope":
+            text = f"<400> InternalError.Algo.InvalidParameter: Range of max_tokens should be [1, {limit}]"
+            return Rejection(400, text, "InvalidParameter")
+        if mode == "aisa":
+            text = f"max_tokens={completion} is over the output limit of {traits.id} ({limit})."
+            return Rejection(422, text, "max_tokens_exceeded")
+        text = f"Invalid max_tokens value, the valid range of max_tokens is [1, {limit}]"
+        return Rejection(400, text, "invalid_request_error" if mode == "deepseek" else None)
+    window = traits.context_window
+    prompt = prompt_tokens(body)
+    if not window:
+        return None
+    if mode == "dashscope":  # the input alone is measured
+        if prompt <= window:
+            return None
+        text = f"<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, {window}]"
+        return Rejection(400, text, "InvalidParameter")
+    if prompt + completion <= window:
+        return None
+    text = (
+        f"This model's maximum context length is {window} tokens. However, you requested "
+        f"{prompt + completion} tokens ({prompt} in the messages, {completion} in the "
+        "completion). Please reduce the length of the messages or completion."
+    )
+    code = {"deepseek": "invalid_request_error", "aisa": "invalid_request"}.get(mode)
+    return Rejection(400, text, code)
 
 
 def _check_tool_turns(messages: list[dict[str, Any]], mode: str) -> Rejection | None:

@@ -39,6 +39,7 @@ from ._model import (
     count_tokens,
     known_models,
     message_text,
+    prompt_tokens,
     thinking_on,
 )
 from ._modes import LOADED_MODEL, LOCAL_MODES, MODES, error_body
@@ -526,9 +527,7 @@ class FakeGateway:
 
     def _usage(self, body: dict[str, Any], traits: Traits, reply: Answer) -> dict[str, Any]:
         messages = body["messages"]
-        prompt = sum(4 + count_tokens(message_text(m)) for m in messages if isinstance(m, dict))
-        if body.get("tools"):
-            prompt += count_tokens(orjson.dumps(body["tools"]).decode())
+        prompt = prompt_tokens(body)
         reasoning = count_tokens(reply.reasoning or "")
         arguments = "".join(c["function"]["arguments"] for c in reply.tool_calls)
         completion = count_tokens(reply.content or "") + reasoning + count_tokens(arguments)
