@@ -600,6 +600,36 @@ def test_real_cut_stream_keeps_partial(gw: FakeGateway) -> None:
     assert len(gw.requests) == 1
 
 
+def test_real_mapped_errors_keep_the_http_library_error_as_cause(
+    gw: FakeGateway, delays: list[float]
+) -> None:
+    gw.push(Fault.cut_stream(2))
+    with real(gw) as transport, pytest.raises(StreamInterruptedError) as cut:
+        list(transport.stream("/chat/completions", STREAM))
+    assert isinstance(cut.value.__cause__, httpx.HTTPError)
+    with Transport("http://127.0.0.1:9/v1", None) as transport:
+        with pytest.raises(APIConnectionError) as refused:
+            transport.post("/chat/completions", PAYLOAD)
+    assert isinstance(refused.value.__cause__, httpx.ConnectError)
+
+
+async def test_real_async_mapped_errors_keep_the_aiohttp_error_as_cause(
+    gw: FakeGateway, delays: list[float]
+) -> None:
+    gw.push(Fault.cut_stream(2))
+    async with real_async(gw) as transport:
+        with pytest.raises(StreamInterruptedError) as cut:
+            async for _ in transport.stream("/chat/completions", STREAM):
+                pass
+    assert isinstance(cut.value.__cause__, httpx.HTTPError)
+    async with AsyncTransport("http://127.0.0.1:9/v1", None) as transport:
+        with pytest.raises(APIConnectionError) as refused:
+            await transport.post("/chat/completions", PAYLOAD)
+    cause = refused.value.__cause__
+    assert isinstance(cause, httpx.HTTPError)
+    assert type(cause.__cause__).__module__.startswith("aiohttp")  # the whole chain is kept
+
+
 def test_real_request_get_and_raw(gw: FakeGateway) -> None:
     with real(gw) as transport:
         listed = transport.request("GET", "/models")
