@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 __all__ = [
     "ModelInfo",
+    "ModelKind",
     "ReasoningEcho",
     "ReasoningSwitch",
     "cost_of",
@@ -33,6 +34,7 @@ __all__ = [
     "get_model",
     "list_models",
     "model_table_markdown",
+    "providers_serving",
     "suggest_models",
 ]
 
@@ -40,6 +42,7 @@ ReasoningEcho = Literal["none", "strip", "keep-with-tool-calls"]
 ReasoningSwitch = Literal[
     "enable_thinking", "thinking_type", "chat_template_kwargs", "reasoning_effort"
 ]
+ModelKind = Literal["chat", "embedding", "rerank"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,15 @@ class ModelInfo:
     thinking_requires_stream: bool
     source: str = ""
     note: str = ""
+    # Embedding and rerank models (kind != "chat"); None = not documented.
+    kind: ModelKind = "chat"
+    dimensions: tuple[int, ...] = ()  # the allowed output sizes; () = whatever the server does
+    default_dimensions: int | None = None
+    max_rows: int | None = None  # inputs (embedding) or documents (rerank) per request
+    max_row_tokens: int | None = None
+    max_request_tokens: int | None = None
+    query_template: str | None = None  # "{task}" and "{text}": how a search query is written
+    query_task: str | None = None  # the default {task}
 
     @property
     def features(self) -> list[str]:
@@ -91,10 +103,13 @@ def _catalog() -> tuple[ModelInfo, ...]:
     text = resources.files(__package__).joinpath("models.json").read_text(encoding="utf-8")
     data = json.loads(text)
     defaults = data["defaults"]
-    return tuple(
-        ModelInfo(**{k: v for k, v in {**defaults, **entry}.items() if k in _FIELDS})
-        for entry in data["models"]
-    )
+    return tuple(_entry({**defaults, **entry}) for entry in data["models"])
+
+
+def _entry(merged: dict[str, Any]) -> ModelInfo:
+    fields_ = {k: v for k, v in merged.items() if k in _FIELDS}
+    fields_["dimensions"] = tuple(fields_.get("dimensions") or ())
+    return ModelInfo(**fields_)
 
 
 @functools.cache
@@ -116,13 +131,29 @@ def get_model(model_id: str, provider: str | None = None) -> ModelInfo | None:
     return index.get((provider, model_id)) or index.get((None, model_id))
 
 
-def list_models(provider: str | None = None) -> list[ModelInfo]:
-    """All entries, in catalog order; only `provider`'s when given.
+def list_models(provider: str | None = None, kind: ModelKind | None = "chat") -> list[ModelInfo]:
+    """The entries of `kind` ("chat" unless told; None: every kind), in catalog order; only
+    `provider`'s when given.
 
     >>> [m.id for m in list_models("deepseek")]
     ['deepseek-chat', 'deepseek-reasoner']
+    >>> [m.id for m in list_models("dashscope", kind="rerank")]
+    ['qwen3-rerank', 'gte-rerank-v2']
     """
-    return [m for m in _catalog() if provider is None or m.provider == provider]
+    return [
+        m
+        for m in _catalog()
+        if (provider is None or m.provider == provider) and (kind is None or m.kind == kind)
+    ]
+
+
+def providers_serving(model_id: str) -> list[str]:
+    """The providers the catalog lists `model_id` under, in catalog order.
+
+    >>> providers_serving("BAAI/bge-m3")
+    ['siliconflow']
+    """
+    return list(dict.fromkeys(m.provider for m in _catalog() if m.id == model_id))
 
 
 def suggest_models(model_id: str, n: int = 3) -> list[str]:
@@ -152,6 +183,10 @@ def cost_of(model_id: str, usage: dict[str, Any], provider: str | None = None) -
     if isinstance(cost, (int, float)) and not isinstance(cost, bool):
         return float(cost)
     info = get_model(model_id, provider)
+    if info is not None and info.kind != "chat" and info.input_price is not None:
+        # Embedding and rerank models bill the input only (usage may hold total_tokens alone).
+        tokens = usage.get("total_tokens") or usage.get("prompt_tokens") or 0
+        return tokens * info.input_price / 1_000_000
     if info is None or info.input_price is None or info.output_price is None:
         return None
     prompt = usage.get("prompt_tokens") or 0

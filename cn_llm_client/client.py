@@ -33,10 +33,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import ConnectionSettings, resolve_settings
+from ._embeddings import EmbedPlan, InputType, Progress, RerankPlan, plan_embed, plan_rerank
 from .budget import CostMeter
 from .errors import CNLLMError, InvalidRequestError
 
@@ -66,6 +67,7 @@ MODEL_MAP: Mapping[str, str] = {
 CHAT_PATH = "/chat/completions"
 
 Messages = list[dict[str, Any]]
+_P = TypeVar("_P", EmbedPlan, RerankPlan)
 
 
 class _ClientBase:
@@ -166,6 +168,19 @@ class _ClientBase:
 
     def _route_model(self, task: str) -> str:
         return self.model_map.get(task, self.model_map["chat"])
+
+    def _plan(self, build: Callable[..., _P], *args: Any, **kwargs: Any) -> _P:
+        """Check the budget, then validate and split a retrieval call (``_embeddings``)."""
+        if self.meter is not None:
+            self.meter.check()
+        return build(self._settings.provider, *args, **kwargs)
+
+    def _batch_done(self, plan: EmbedPlan | RerankPlan, body: dict) -> dict:
+        """Charge the meter for one batch's reply."""
+        if self.meter is not None:
+            usage = plan.batch_usage(body)
+            self.meter.charge(usage, usage.get("cost"))
+        return body
 
 
 def _rebuild(cls: type[_ClientBase], options: dict[str, Any]) -> _ClientBase:
@@ -313,6 +328,119 @@ class CNLLMClient(_ClientBase):
         with ThreadPoolExecutor(max_workers=len(models)) as pool:
             return dict(zip(models, pool.map(one, models), strict=True))
 
+    def embed(
+        self,
+        model: str,
+        input: str | list[str],
+        *,
+        dimensions: int | None = None,
+        input_type: InputType | None = None,
+        max_concurrency: int | None = None,
+        on_progress: Progress | None = None,
+        **params: Any,
+    ) -> dict:
+        """Embedding vectors for ``input`` (a text or a list), in the OpenAI embeddings shape.
+
+        Long lists go in batches of the model's row cap (DashScope: 10), at most
+        ``max_concurrency`` at once (default: the provider preset's), in input order;
+        ``input_type="query"`` writes each text the way the model wants a search query
+        (``query_text``); ``on_progress(done, total)`` is called after each batch.
+
+        The AIsa gateway documents no embeddings endpoint: use a provider that serves the model
+        (the error names them). Here the emulator plays DashScope:
+
+        >>> CNLLMClient().embed("text-embedding-v4", "你好")
+        Traceback (most recent call last):
+        cn_llm_client.errors.ConfigurationError: The aisa provider documents no embeddings ...
+        >>> from cn_llm_client.testing import FakeGateway
+        >>> with FakeGateway(mode="dashscope") as gw:
+        ...     client = CNLLMClient(gw.api_key, gw.base_url, provider="dashscope")
+        ...     result = client.embed("text-embedding-v4", ["你好", "世界"], dimensions=64)
+        >>> [(row["index"], len(row["embedding"])) for row in result["data"]]
+        [(0, 64), (1, 64)]
+        >>> result["usage"]["total_tokens"], result["usage"]["cost"] > 0
+        (4, True)
+        """
+        plan = self._plan(
+            plan_embed,
+            model,
+            input,
+            dimensions=dimensions,
+            input_type=input_type,
+            max_concurrency=max_concurrency,
+            params=params,
+        )
+        return plan.merge(self._send_batches(plan, on_progress))
+
+    def rerank(
+        self,
+        model: str,
+        query: str,
+        documents: list[str],
+        *,
+        top_n: int | None = None,
+        max_concurrency: int | None = None,
+        on_progress: Progress | None = None,
+        **params: Any,
+    ) -> dict:
+        """``documents`` scored against ``query``: ``results`` sorted by score, highest first.
+
+        ``document`` is the text sent; ``usage`` as in ``embed``. More documents than the
+        model's cap go in several requests whose scores are merged, then cut to ``top_n``.
+
+        >>> from cn_llm_client.testing import FakeGateway
+        >>> docs = ["长城在北京附近。", "熊猫吃竹子。"]
+        >>> with FakeGateway(mode="dashscope") as gw:
+        ...     client = CNLLMClient(gw.api_key, gw.base_url, provider="dashscope")
+        ...     result = client.rerank("qwen3-rerank", "熊猫吃什么？", docs, top_n=1)
+        >>> [(r["index"], r["document"]) for r in result["results"]]
+        [(1, '熊猫吃竹子。')]
+        """
+        plan = self._plan(
+            plan_rerank,
+            model,
+            query,
+            documents,
+            top_n=top_n,
+            max_concurrency=max_concurrency,
+            params=params,
+        )
+        return plan.merge(self._send_batches(plan, on_progress))
+
+    def _send_batches(
+        self, plan: EmbedPlan | RerankPlan, on_progress: Progress | None
+    ) -> list[dict]:
+        """Every batch's reply, in batch order; at most ``plan.concurrency`` requests at once."""
+
+        def send(index: int) -> dict:
+            if self.meter is not None:
+                self.meter.check()
+            response = self._transport.post(plan.path, plan.batches[index].payload)
+            return self._batch_done(plan, response.data)
+
+        bodies: list[dict] = [{}] * len(plan.batches)
+        if len(plan.batches) == 1:  # no thread for a single request
+            bodies[0] = send(0)
+            if on_progress is not None:
+                on_progress(plan.total, plan.total)
+        if len(plan.batches) <= 1:
+            return bodies
+        done = 0
+        with ThreadPoolExecutor(max_workers=min(plan.concurrency, len(plan.batches))) as pool:
+            futures = {pool.submit(send, i): i for i in range(len(plan.batches))}
+            try:
+                for future in as_completed(futures):
+                    index = futures[future]
+                    bodies[index] = future.result()
+                    done += plan.batches[index].rows
+                    if on_progress is not None:
+                        on_progress(done, plan.total)
+            except BaseException:
+                for future in futures:  # a failed batch fails the call: send no more
+                    future.cancel()
+                raise
+        return bodies
+
     def route(self, task: str, message: str, **params: Any) -> dict:
         """Send ``message`` to the model ``model_map`` names for ``task`` (unknown: "chat").
 
@@ -406,6 +534,89 @@ class AsyncCNLLMClient(_ClientBase):
             return _comparison(completion, None, time.perf_counter() - start)
 
         return dict(zip(models, await asyncio.gather(*(one(m) for m in models)), strict=True))
+
+    async def embed(
+        self,
+        model: str,
+        input: str | list[str],
+        *,
+        dimensions: int | None = None,
+        input_type: InputType | None = None,
+        max_concurrency: int | None = None,
+        on_progress: Progress | None = None,
+        **params: Any,
+    ) -> dict:
+        """Embedding vectors, as ``CNLLMClient.embed`` (batches sent concurrently, bounded).
+
+        >>> import asyncio
+        >>> from cn_llm_client.testing import FakeGateway
+        >>> async def main(gw: FakeGateway) -> list[int]:
+        ...     async with AsyncCNLLMClient(gw.api_key, gw.base_url, provider="dashscope") as c:
+        ...         result = await c.embed("text-embedding-v4", ["你好"] * 12)  # 2 requests
+        ...     return [row["index"] for row in result["data"]]
+        >>> with FakeGateway(mode="dashscope") as gw:
+        ...     asyncio.run(main(gw)) == list(range(12)), len(gw.requests)
+        (True, 2)
+        """
+        plan = self._plan(
+            plan_embed,
+            model,
+            input,
+            dimensions=dimensions,
+            input_type=input_type,
+            max_concurrency=max_concurrency,
+            params=params,
+        )
+        return plan.merge(await self._send_batches(plan, on_progress))
+
+    async def rerank(
+        self,
+        model: str,
+        query: str,
+        documents: list[str],
+        *,
+        top_n: int | None = None,
+        max_concurrency: int | None = None,
+        on_progress: Progress | None = None,
+        **params: Any,
+    ) -> dict:
+        """Documents scored against the query, as ``CNLLMClient.rerank``."""
+        plan = self._plan(
+            plan_rerank,
+            model,
+            query,
+            documents,
+            top_n=top_n,
+            max_concurrency=max_concurrency,
+            params=params,
+        )
+        return plan.merge(await self._send_batches(plan, on_progress))
+
+    async def _send_batches(
+        self, plan: EmbedPlan | RerankPlan, on_progress: Progress | None
+    ) -> list[dict]:
+        limit = asyncio.Semaphore(plan.concurrency)
+        done = 0
+
+        async def send(index: int) -> dict:
+            nonlocal done
+            async with limit:
+                if self.meter is not None:
+                    self.meter.check()
+                response = await self._transport.post(plan.path, plan.batches[index].payload)
+            body = self._batch_done(plan, response.data)
+            done += plan.batches[index].rows
+            if on_progress is not None:
+                on_progress(done, plan.total)
+            return body
+
+        tasks = [asyncio.ensure_future(send(i)) for i in range(len(plan.batches))]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:  # a failed batch fails the call: send no more
+                task.cancel()
+            raise
 
     async def route(self, task: str, message: str, **params: Any) -> dict:
         """Send ``message`` to the model for ``task``, as ``CNLLMClient.route``."""

@@ -51,6 +51,12 @@ class Provider:
     stream_usage: bool = True  # False: streams end without a usage chunk, whatever was asked
     serves_any_model: bool = False  # True: the loaded model answers under any model name
     repeats_tool_names: bool = False  # True: every tool-call fragment repeats the call's name
+    # Embeddings and rerank: paths appended to the base URL (None: not served), the rows per
+    # request for models the catalog does not list, and the requests sent at once by default.
+    embeddings_path: str | None = "/embeddings"
+    rerank_path: str | None = None
+    embedding_rows: int = 32
+    max_in_flight: int = 16
 
     def url(self, region: str | None = None) -> str:
         """The base URL of `region` (default region when None); ConfigurationError if unknown.

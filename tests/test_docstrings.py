@@ -30,6 +30,8 @@ MODULES = [
     "cn_llm_client.errors",
     "cn_llm_client._payload",
     "cn_llm_client._config",
+    "cn_llm_client._embeddings",
+    "cn_llm_client.testing._embeddings",
     "cn_llm_client.testing",
     "cn_llm_client.testing.gateway",
     "cn_llm_client.testing._faults",
@@ -42,7 +44,7 @@ WITH_EXAMPLE = [
     for name in cn_llm_client.__all__
     if name not in ("__version__", "MODEL_MAP") and (name not in ERRORS or name == "CNLLMError")
 ]
-CLIENT_METHODS = ["chat", "stream", "chat_stream", "compare_models", "route"]
+CLIENT_METHODS = ["chat", "stream", "chat_stream", "compare_models", "route", "embed", "rerank"]
 
 
 def _constant_docstrings(module: ModuleType) -> dict[str, str]:

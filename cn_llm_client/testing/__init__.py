@@ -27,7 +27,9 @@ header are open is answered 429 `rate_limit_exceeded` with `Retry-After: 1`.
 `stop()` cancels and awaits the handlers still open (stalled streams) before closing its loop.
 
 Endpoints: `POST /v1/chat/completions` (stream and not), `GET /v1/models` (the catalog's models
-for the mode). `Authorization: Bearer <api_key>` is required unless `api_key=None` or the mode is
+for the mode), `POST /v1/embeddings` and the rerank paths of dashscope, siliconflow and vllm
+(meaningful vectors and scores from hashed character n-grams: see `_embeddings.py`).
+`Authorization: Bearer <api_key>` is required unless `api_key=None` or the mode is
 local (ollama, vllm, llamacpp, lmstudio); otherwise 401 `missing_api_key` / `invalid_api_key`. A model the catalog does
 not list for the mode is a 404 (`unknown_model`; `ModelNotFound` in dashscope mode); the
 `models=` argument adds ids. The 404 message names up to three valid ids, closest first (in

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from cn_llm_client.providers import get_provider
 
+from ._embeddings import RERANK_PATHS, embeddings_reply, rerank_reply
 from ._faults import Fault, FaultQueue
 from ._model import (
     Answer,
@@ -136,6 +137,7 @@ class FakeGateway:
         self.max_concurrency = max_concurrency
         self._preset = get_provider(mode)  # the quirks of local servers are preset data
         self._models = known_models(mode)
+        self._extra_models = frozenset(models)
         self._models.update({m: Traits.from_name(m) for m in models if m not in self._models})
         self._faults = FaultQueue()
         self._requests: list[RecordedRequest] = []
@@ -267,6 +269,9 @@ class FakeGateway:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._observed(self._chat))
         app.router.add_get("/v1/models", self._observed(self._list_models))
+        app.router.add_post("/v1/embeddings", self._observed(self._retrieval))
+        for path in sorted({p for paths in RERANK_PATHS.values() for p in paths}):
+            app.router.add_post(path, self._observed(self._retrieval))
         app.router.add_post("/_emulator/faults", self._control_push)
         app.router.add_delete("/_emulator/faults", self._control_clear)
         app.router.add_get("/_emulator/requests", self._control_requests)
@@ -355,6 +360,23 @@ class FakeGateway:
         rid = self._request_id()
         message = f"Unknown endpoint {request.method} {request.path}"
         return self._error(404, message, rid, code="unknown_endpoint")
+
+    async def _retrieval(self, request: web.Request, visit: _Visit) -> web.StreamResponse:
+        """Embeddings and rerank paths: the bodies come from `_embeddings.py`."""
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            body = None
+        rid, fault, early = await self._begin(request, body, visit)
+        if early is not None:
+            return early
+        if request.path == "/v1/embeddings":
+            status, data = embeddings_reply(self.mode, body, self._extra_models, rid)
+        else:
+            status, data = rerank_reply(self.mode, request.path, body, self._extra_models, rid)
+        if status != 200:
+            return self._json(status, data, rid)
+        return await self._respond(request, data, rid, fault)
 
     async def _chat(self, request: web.Request, visit: _Visit) -> web.StreamResponse:
         raw = await request.read()
