@@ -20,7 +20,7 @@ from importlib import resources
 from cn_llm_client.catalog import ReasoningSwitch
 from cn_llm_client.errors import ConfigurationError
 
-__all__ = ["DEFAULT_PROVIDER", "Provider", "get_provider", "provider_names"]
+__all__ = ["DEFAULT_PROVIDER", "Provider", "get_provider", "provider_names", "providers_with"]
 
 DEFAULT_PROVIDER = "aisa"
 
@@ -57,6 +57,11 @@ class Provider:
     rerank_path: str | None = None
     embedding_rows: int = 32
     max_in_flight: int = 16
+    files: dict[str, int | None] = field(default_factory=dict, hash=False)  # purpose -> max bytes
+    batch: bool = False  # the OpenAI-style Batch API (/batches)
+    batch_discount: float | None = None  # batch price / synchronous price; None: undocumented
+    # the caps of one batch input file: lines, bytes, line_bytes
+    batch_limits: dict[str, int] = field(default_factory=dict, hash=False)
 
     def url(self, region: str | None = None) -> str:
         """The base URL of `region` (default region when None); ConfigurationError if unknown.
@@ -97,6 +102,17 @@ def provider_names() -> list[str]:
     ['aisa', 'dashscope', 'deepseek']
     """
     return list(_presets())
+
+
+def providers_with(feature: str) -> list[str]:
+    """The presets that have `feature` ("files" or "batch"), for refusals that name them.
+
+    >>> providers_with("batch")
+    ['dashscope', 'siliconflow', 'openai-compatible']
+    >>> providers_with("files")
+    ['dashscope', 'moonshot', 'siliconflow', 'openai-compatible']
+    """
+    return [name for name, preset in _presets().items() if getattr(preset, feature)]
 
 
 def get_provider(name: str | None = None) -> Provider:

@@ -32,8 +32,10 @@ from cn_llm_client.providers import get_provider
 
 from ._embeddings import RERANK_PATHS, embeddings_reply, rerank_reply
 from ._faults import Fault, FaultQueue
+from ._files import BatchEmulator
 from ._model import (
     Answer,
+    Rejection,
     Traits,
     answer,
     check_request,
@@ -150,6 +152,7 @@ class FakeGateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        self.batches = BatchEmulator(self)  # files and batch jobs, where the mode serves them
 
     # -- public face ------------------------------------------------------------------------
 
@@ -182,10 +185,11 @@ class FakeGateway:
         self._faults.push(*faults)
 
     def reset(self) -> None:
-        """Forget requests (and their timings) and queued faults; refill the credits; set
-        `max_in_flight` back to the requests open now."""
+        """Forget requests (and their timings), queued faults, files and batches; refill the
+        credits; set `max_in_flight` back to the requests open now."""
         self._requests.clear()
         self._faults.clear()
+        self.batches.reset()
         self._credits = self.initial_credits
         self.max_in_flight = self._in_flight
 
@@ -272,6 +276,8 @@ class FakeGateway:
         app.router.add_post("/v1/embeddings", self._observed(self._retrieval))
         for path in sorted({p for paths in RERANK_PATHS.values() for p in paths}):
             app.router.add_post(path, self._observed(self._retrieval))
+        for method, path, handler in self.batches.routes():
+            app.router.add_route(method, path, self._observed(handler))
         app.router.add_post("/_emulator/faults", self._control_push)
         app.router.add_delete("/_emulator/faults", self._control_clear)
         app.router.add_get("/_emulator/requests", self._control_requests)
@@ -387,30 +393,10 @@ class FakeGateway:
         rid, fault, early = await self._begin(request, body, visit)
         if early is not None:
             return early
-        if not isinstance(body, dict):
-            return self._error(400, "Request body is not valid JSON.", rid, code="json_parse_error")
-        for name in ("model", "messages"):
-            if not body.get(name):
-                message = f"Missing required parameter: {name}"
-                return self._error(400, message, rid, code="missing_parameter")
-        if not isinstance(body["messages"], list) or not isinstance(body["model"], str):
-            return self._error(400, "messages must be a list and model a string", rid)
-        traits = self._traits(body["model"])
-        if traits is None:
-            return self._unknown_model(body["model"], rid)
-        rejection = check_request(body, traits, self.mode)
+        rejection = self._chat_refusal(body)
         if rejection is not None:
             return self._error(rejection.status, rejection.message, rid, code=rejection.code)
-        if self.mode == "aisa" and self._credits <= 0:
-            return self._error(402, "Insufficient balance. Please top up your account.", rid)
-        chars = body.get("emulator_answer_chars", self.answer_chars)
-        reply = answer(
-            body,
-            traits,
-            thinking=thinking_on(body, traits, self.mode),
-            answer_chars=chars,
-            call_id=f"call_{rid[-8:]}",
-        )
+        traits, reply = self._chat_answer(body, rid)
         usage = self._usage(body, traits, reply)
         if body.get("stream"):
             asked = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -420,6 +406,38 @@ class FakeGateway:
         return await self._respond(
             request, self._completion(reply, self._served(body), rid, usage), rid, fault
         )
+
+    def _chat_refusal(self, body: Any) -> Rejection | None:
+        """Why the server refuses a chat body (None: it answers). Batch lines use it too."""
+        if not isinstance(body, dict):
+            return Rejection(400, "Request body is not valid JSON.", "json_parse_error")
+        for name in ("model", "messages"):
+            if not body.get(name):
+                return Rejection(400, f"Missing required parameter: {name}", "missing_parameter")
+        if not isinstance(body["messages"], list) or not isinstance(body["model"], str):
+            return Rejection(400, "messages must be a list and model a string")
+        traits = self._traits(body["model"])
+        if traits is None:
+            return Rejection(404, self._unknown_model_message(body["model"]))
+        rejection = check_request(body, traits, self.mode)
+        if rejection is not None:
+            return rejection
+        if self.mode == "aisa" and self._credits <= 0:
+            return Rejection(402, "Insufficient balance. Please top up your account.")
+        return None
+
+    def _chat_answer(self, body: dict[str, Any], rid: str) -> tuple[Traits, Answer]:
+        """The answer to a chat body that `_chat_refusal` let through."""
+        traits = self._traits(body["model"])
+        assert traits is not None
+        reply = answer(
+            body,
+            traits,
+            thinking=thinking_on(body, traits, self.mode),
+            answer_chars=body.get("emulator_answer_chars", self.answer_chars),
+            call_id=f"call_{rid[-8:]}",
+        )
+        return traits, reply
 
     async def _begin(
         self, request: web.Request, body: Any, visit: _Visit
@@ -473,13 +491,13 @@ class FakeGateway:
         """The model named in the response: single-model servers name the one they loaded."""
         return LOADED_MODEL.get(self.mode, body["model"])
 
-    def _unknown_model(self, model: str, rid: str) -> web.Response:
+    def _unknown_model_message(self, model: str) -> str:
         if self.mode == "dashscope":
             message = f"The model `{model}` does not exist or you do not have access to it."
         else:
             message = f"Model '{model}' is not available"
         closest = difflib.get_close_matches(model, list(self._models), n=3, cutoff=0.0)
-        return self._error(404, f"{message}. Valid model ids include: {', '.join(closest)}.", rid)
+        return f"{message}. Valid model ids include: {', '.join(closest)}."
 
     # -- building responses -----------------------------------------------------------------
 
