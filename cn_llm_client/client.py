@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import ConnectionSettings, resolve_settings
 from ._embeddings import EmbedPlan, InputType, Progress, RerankPlan, plan_embed, plan_rerank
+from ._files import AsyncFilesMixin, FilesMixin
 from .budget import CostMeter
 from .errors import CNLLMError, InvalidRequestError
 
@@ -239,7 +240,7 @@ def _text_pieces(chunk: dict) -> Iterator[str]:
             yield content
 
 
-class CNLLMClient(_ClientBase):
+class CNLLMClient(FilesMixin, _ClientBase):
     """Synchronous client; one connection pool per client. See the module docstring.
 
     >>> with CNLLMClient() as client:  # AISA_API_KEY (and AISA_BASE_URL, if set) from the env
@@ -460,7 +461,7 @@ class CNLLMClient(_ClientBase):
         self.close()
 
 
-class AsyncCNLLMClient(_ClientBase):
+class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
     """Asynchronous client (aiohttp-backed httpx pool by default): CNLLMClient's methods, awaitable.
 
     >>> import asyncio
