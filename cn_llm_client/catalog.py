@@ -34,6 +34,7 @@ __all__ = [
     "get_model",
     "list_models",
     "model_table_markdown",
+    "retrieval_table_markdown",
     "providers_serving",
     "suggest_models",
 ]
@@ -233,6 +234,42 @@ def model_table_markdown(provider: str | None = None) -> str:
             format_price(m.output_price),
             tokens(m.context_window),
             ", ".join(m.features) or "chat",
+        )
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def retrieval_table_markdown(provider: str | None = None) -> str:
+    """The embedding and rerank models as a Markdown table (the README's second table).
+
+    >>> print(retrieval_table_markdown("zhipu"))
+    | Model | Provider | Kind | Input $/M | Dimensions (default) | Rows/request | Query form |
+    |---|---|---|---|---|---|---|
+    | `embedding-3` | zhipu | embedding | — | 256/512/1024/2048 (2048) | 64 | — |
+    <BLANKLINE>
+    """
+
+    def sizes(m: ModelInfo) -> str:
+        if not m.dimensions:
+            return "—"
+        if len(m.dimensions) == 1:
+            return f"{m.dimensions[0]} (fixed)"
+        return "/".join(map(str, sorted(m.dimensions))) + f" ({m.default_dimensions})"
+
+    rows = [
+        "| Model | Provider | Kind | Input $/M | Dimensions (default) | Rows/request | Query form |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    entries = list_models(provider, kind="embedding") + list_models(provider, kind="rerank")
+    for m in entries:
+        cells = (
+            f"`{m.id}`",
+            m.provider,
+            m.kind,
+            format_price(m.input_price),
+            sizes(m),
+            str(m.max_rows) if m.max_rows else "—",
+            "instruction" if m.query_template else "—",
         )
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"

@@ -4,6 +4,8 @@
     cn-llm chat --model deepseek-r1 --message "Which is larger, 9.9 or 9.11?" --stream
     cn-llm compare --models qwen3-max,deepseek-v3 --message "What is quantum computing?"
     cn-llm models --json
+    cn-llm --provider dashscope embed --model text-embedding-v4 --text "你好" --dimensions 256
+    cn-llm --provider dashscope rerank --model qwen3-rerank --query "熊猫吃什么" --doc "…" --doc "…"
     cn-llm demo                      # offline, emulated answers, when AISA_API_KEY is not set
     cn-llm serve-fake --port 0       # the offline gateway as a server; prints what to export
 
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         _models,
     )
     models.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    _retrieval_commands(command)
 
     command(
         "demo",
@@ -395,6 +398,110 @@ def _models(args: argparse.Namespace) -> int:
     ]
     header = ["model", "provider", "input/M", "output/M", "context", "features"]
     sys.stdout.write(_table(rows, header))
+    return 0
+
+
+def _retrieval_commands(command: Callable[..., Any]) -> None:
+    """`embed` and `rerank`: quick checks of embedding and rerank models."""
+    embed = command(
+        "embed",
+        "Embed texts with an embedding model (a provider that serves it: --provider dashscope, "
+        "siliconflow, zhipu, vllm, ollama).",
+        'cn-llm --provider dashscope embed --model text-embedding-v4 --text "你好" --json',
+        _embed,
+    )
+    embed.add_argument("--model", required=True, help="embedding model id, e.g. text-embedding-v4")
+    embed.add_argument("--text", action="append", default=[], help="a text (repeat for more)")
+    embed.add_argument("--file", help="a UTF-8 file with one text per line (blank lines skipped)")
+    embed.add_argument("--dimensions", type=int, help="vector size, if the model offers several")
+    embed.add_argument("--query", action="store_true", help="embed the texts as search queries")
+    embed.add_argument("--json", action="store_true", help="print the full JSON with the vectors")
+
+    rerank = command(
+        "rerank",
+        "Score documents against a query with a rerank model.",
+        'cn-llm --provider dashscope rerank --model qwen3-rerank --query "熊猫吃什么？" '
+        '--doc "熊猫吃竹子。" --doc "长城在北京。"',
+        _rerank,
+    )
+    rerank.add_argument("--model", required=True, help="rerank model id, e.g. qwen3-rerank")
+    rerank.add_argument("--query", required=True, help="the query")
+    rerank.add_argument("--doc", action="append", default=[], help="a document (repeat)")
+    rerank.add_argument("--file", help="a UTF-8 file with one document per line")
+    rerank.add_argument("--top-n", type=int, help="keep the best N")
+    rerank.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _lines(texts: list[str], path: str | None) -> list[str]:
+    from .errors import InvalidRequestError
+
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                texts = texts + [line.strip() for line in f if line.strip()]
+        except OSError as exc:
+            raise InvalidRequestError(f"Cannot read {path}: {exc.strerror}") from None
+    if not texts:
+        raise InvalidRequestError("Nothing to send: give --text/--doc (repeatable) or --file.")
+    return texts
+
+
+def _report_progress(done: int, total: int) -> None:
+    if _is_tty(sys.stderr):
+        sys.stderr.write(f"\r{done}/{total}" + ("\n" if done == total else ""))
+        sys.stderr.flush()
+
+
+def _usage_line(model: str, result: dict) -> str:
+    usage = result.get("usage") or {}
+    cost = usage.get("cost")
+    money = "" if cost is None else f" · ${cost:.6f}"
+    return f"{model} · {usage.get('total_tokens', 0)} tokens{money}"
+
+
+def _embed(args: argparse.Namespace) -> int:
+    texts = _lines(args.text, args.file)
+    with _client(args) as client:
+        result = client.embed(
+            args.model,
+            texts,
+            dimensions=args.dimensions,
+            input_type="query" if args.query else None,
+            on_progress=_report_progress,
+        )
+    if args.json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return 0
+    rows = []
+    for row in result["data"]:
+        vector = row["embedding"]
+        head = ", ".join(f"{v:.4f}" for v in vector[:4])
+        rows.append(
+            [
+                str(row["index"]),
+                str(len(vector)),
+                f"[{head}, …]",
+                _one_line(texts[row["index"]], 40),
+            ]
+        )
+    sys.stdout.write(_table(rows, ["#", "dims", "vector", "text"]))
+    sys.stderr.write(_usage_line(result["model"], result) + "\n")
+    return 0
+
+
+def _rerank(args: argparse.Namespace) -> int:
+    documents = _lines(args.doc, args.file)
+    with _client(args) as client:
+        result = client.rerank(args.model, args.query, documents, top_n=args.top_n)
+    if args.json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    rows = [
+        [str(rank), str(r["index"]), f"{r['relevance_score']:.4f}", _one_line(r["document"], 60)]
+        for rank, r in enumerate(result["results"], 1)
+    ]
+    sys.stdout.write(_table(rows, ["rank", "#", "score", "document"]))
+    sys.stderr.write(_usage_line(result["model"], result) + "\n")
     return 0
 
 

@@ -14,19 +14,24 @@ import re
 import sys
 from pathlib import Path
 
-from cn_llm_client.catalog import model_table_markdown
+from cn_llm_client.catalog import model_table_markdown, retrieval_table_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 READMES = (ROOT / "README.md", ROOT / "README.zh-CN.md")
-START, END = "<!-- models:start -->", "<!-- models:end -->"
-_BLOCK = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+# block name -> the table between <!-- name:start --> and <!-- name:end -->
+TABLES = {"models": model_table_markdown, "retrieval-models": retrieval_table_markdown}
 
 
 def with_model_table(text: str) -> str:
-    """`text` with the block between the markers replaced by the current catalog table."""
-    if len(_BLOCK.findall(text)) != 1:
-        raise ValueError(f"expected exactly one {START} ... {END} block")
-    return _BLOCK.sub(lambda _: f"{START}\n{model_table_markdown()}{END}", text)
+    """`text` with each generated block replaced by the current catalog table."""
+    for name, table in TABLES.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        block = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+        if len(block.findall(text)) != 1:
+            raise ValueError(f"expected exactly one {start} ... {end} block")
+        replacement = f"{start}\n{table()}{end}"
+        text = block.sub(lambda _, r=replacement: r, text)
+    return text
 
 
 def main(argv: list[str]) -> int:
