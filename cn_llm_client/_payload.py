@@ -28,6 +28,8 @@ Policies (all read from `models.json` / `providers.json`; unknown models pass th
   `reasoning_effort`. Explicit provider parameters given by the caller win;
 - a fixed temperature (Kimi K2.5: 1.0 only) replaces any other temperature with a logged
   warning, because LangChain and LlamaIndex send a default temperature the user never chose;
+- explicit context-cache markers (`"cache_control": {"type": "ephemeral"}` on a content part)
+  only where the provider takes them (DashScope), at most 4 per request;
 - qwen-mt takes exactly one user message (no system message); `translation_options`
   defaults to `{"source_lang": "auto", "target_lang": "English"}`;
 - limits, from the catalog: `max_tokens` (or `max_completion_tokens`) above the model's output
@@ -56,7 +58,7 @@ from typing import Any
 
 from cn_llm_client.catalog import ModelInfo, get_model, list_models
 from cn_llm_client.errors import InvalidRequestError
-from cn_llm_client.providers import Provider, get_provider
+from cn_llm_client.providers import Provider, get_provider, provider_names
 
 __all__ = [
     "KNOWN_PARAMETERS",
@@ -143,6 +145,7 @@ def build_payload(
 
     payload: dict[str, Any] = {"model": model}
     payload["messages"] = _messages(messages, info)
+    _check_cache_markers(payload["messages"], preset)
     _check_params(params)
     if info is not None:
         _check_limits(model, info, payload["messages"], params)
@@ -415,6 +418,38 @@ def _data_url(data: bytes, mime: str) -> str:
     prefix = f"data:{mime};base64,"
     _check_size(len(prefix) + _base64_len(len(data)), "the image")
     return prefix + base64.b64encode(data).decode("ascii")
+
+
+MAX_CACHE_MARKERS = 4  # DashScope: at most four cache_control markers per request
+
+
+def _check_cache_markers(messages: list[dict[str, Any]], preset: Provider) -> None:
+    markers = [
+        (i, part["cache_control"])
+        for i, msg in enumerate(messages)
+        if isinstance(msg.get("content"), list)
+        for part in msg["content"]
+        if "cache_control" in part
+    ]
+    if not markers:
+        return
+    if not preset.cache_markers:
+        having = [name for name in provider_names() if get_provider(name).cache_markers]
+        raise InvalidRequestError(
+            f"{preset.name} takes no cache_control markers (explicit caching works on "
+            f"provider={' or '.join(having)}); remove them. Automatic caching needs none: "
+            "usage['cache_read_tokens'] shows its hits."
+        )
+    for i, marker in markers:
+        if marker != {"type": "ephemeral"}:
+            raise InvalidRequestError(
+                f'messages[{i}]: cache_control must be {{"type": "ephemeral"}}, got {marker!r}'
+            )
+    if len(markers) > MAX_CACHE_MARKERS:
+        raise InvalidRequestError(
+            f"{len(markers)} cache_control markers; {preset.name} takes at most "
+            f"{MAX_CACHE_MARKERS} per request: keep the ones after the longest stable prefixes"
+        )
 
 
 # ---------------------------------------------------------------- parameters

@@ -12,6 +12,11 @@ as the list's only piece, so asking for the fold again (even after every chunk) 
 Reasoning sent as `reasoning` (newer vLLM, Ollama, OpenRouter) is renamed to `reasoning_content` in
 the chunk itself, so whoever reads the chunks sees one spelling; `normalize_reasoning` does the
 same for a non-stream completion.
+
+Usage gets one spelling too (`normalize_usage`, in every usage chunk and, through
+`normalize_completion`, in every body): the prompt tokens read from a provider's context cache
+become `usage["cache_read_tokens"]` (and tokens written to it `cache_write_tokens`), and a usage
+sent inside `choices[0]` (Kimi streams) is lifted to the chunk's top level.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from typing import Any
 
 import orjson
 
-__all__ = ["StreamAccumulator", "delta_of", "normalize_reasoning", "parse_tool_arguments"]
+__all__ = [
+    "StreamAccumulator",
+    "delta_of",
+    "normalize_completion",
+    "normalize_reasoning",
+    "normalize_usage",
+    "parse_tool_arguments",
+]
 
 
 class _ToolCall:
@@ -76,13 +88,15 @@ class StreamAccumulator:
             self.created = chunk.get("created")
         usage = chunk.get("usage")
         if usage:
-            self.usage = usage
+            self.usage = normalize_usage(usage)
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
             # Inlined: this runs once per chunk of every stream.
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
+                if not usage and choice.get("usage"):  # Kimi: usage inside the last choice
+                    self.usage = normalize_usage(_lift_choice_usage(chunk, choice))
             delta = choice.get("delta")
             if not delta:
                 continue
@@ -184,6 +198,51 @@ def normalize_reasoning(completion: dict[str, Any]) -> dict[str, Any]:
         ):
             _rename_reasoning(message)
     return completion
+
+
+def normalize_completion(completion: dict[str, Any]) -> dict[str, Any]:
+    """`normalize_reasoning` and `normalize_usage` on a whole body (in place); returns it."""
+    usage = completion.get("usage")
+    if isinstance(usage, dict):
+        normalize_usage(usage)
+    return normalize_reasoning(completion)
+
+
+def normalize_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    """Add the provider's cache figures under one name (in place) and return `usage`.
+
+    DeepSeek `prompt_cache_hit_tokens`, DashScope / OpenAI `prompt_tokens_details.cached_tokens`
+    and Kimi `cached_tokens` become `cache_read_tokens`; DashScope's
+    `prompt_tokens_details.cache_creation_input_tokens` becomes `cache_write_tokens`.
+
+    >>> normalize_usage({"prompt_tokens": 900, "prompt_cache_hit_tokens": 640})["cache_read_tokens"]
+    640
+    >>> normalize_usage({"prompt_tokens": 9, "cached_tokens": 0})["cache_read_tokens"]
+    0
+    """
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    for spelling in (
+        usage.get("prompt_cache_hit_tokens"),
+        details.get("cached_tokens"),
+        usage.get("cached_tokens"),
+    ):
+        if isinstance(spelling, int) and not isinstance(spelling, bool):
+            usage["cache_read_tokens"] = spelling
+            break
+    written = details.get("cache_creation_input_tokens")
+    if isinstance(written, int) and not isinstance(written, bool):
+        usage["cache_write_tokens"] = written
+    return usage
+
+
+def _lift_choice_usage(chunk: Mapping[str, Any], choice: Mapping[str, Any]) -> dict[str, Any]:
+    """The usage Kimi sends inside the last choice, also set at the chunk's top level (where
+    every reader looks) when the chunk is a dict."""
+    usage: dict[str, Any] = choice["usage"]
+    if isinstance(chunk, dict):
+        chunk["usage"] = usage
+    return usage
 
 
 def delta_of(chunk: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -43,7 +43,7 @@ import httpx
 import orjson
 
 from cn_llm_client._sse import ServerSentEvent, SSEDecoder
-from cn_llm_client._stream import StreamAccumulator, normalize_reasoning
+from cn_llm_client._stream import StreamAccumulator, normalize_completion
 from cn_llm_client.errors import (
     APIConnectionError,
     APIStatusError,
@@ -356,7 +356,7 @@ class _Core:
         if is_error_body(data):  # a few gateways answer 200 with an error body
             raise error_from_event(data, request_id=request_id)
         return APIResponse(
-            normalize_reasoning(data),
+            normalize_completion(data),
             request_id or _text(data.get("request_id")),
             dict(response.headers),
         )

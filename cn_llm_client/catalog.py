@@ -77,6 +77,7 @@ class ModelInfo:
     temperature_fixed: float | None
     single_user_message: bool
     thinking_requires_stream: bool
+    cache_hit_price: float | None = None  # USD per 1M prompt tokens read from the context cache
     source: str = ""
     note: str = ""
     # Embedding and rerank models (kind != "chat"); None = not documented.
@@ -173,10 +174,16 @@ def cost_of(model_id: str, usage: dict[str, Any], provider: str | None = None) -
     """USD cost of one call: the gateway's `usage["cost"]` when present, else catalog prices
     (`provider`'s entry for the model when it has one, as in `get_model`).
 
+    Prompt tokens read from the provider's context cache (`usage["cache_read_tokens"]`, which the
+    core fills from each provider's own field) are priced at the model's `cache_hit_price` when
+    the catalog has one, the rest at `input_price`.
+
     None when neither is known (an unknown model, or a model whose price is not documented).
 
     >>> cost_of("deepseek-v3", {"prompt_tokens": 1000, "completion_tokens": 500})
     0.003
+    >>> cost_of("deepseek-chat", {"prompt_tokens": 1_000_000, "cache_read_tokens": 1_000_000})
+    0.028
     >>> cost_of("my-local-model", {"prompt_tokens": 1000}) is None
     True
     """
@@ -192,7 +199,9 @@ def cost_of(model_id: str, usage: dict[str, Any], provider: str | None = None) -
         return None
     prompt = usage.get("prompt_tokens") or 0
     completion = usage.get("completion_tokens") or 0
-    return (prompt * info.input_price + completion * info.output_price) / 1_000_000
+    cached = min(usage.get("cache_read_tokens") or 0, prompt) if info.cache_hit_price else 0
+    prompt_cost = (prompt - cached) * info.input_price + cached * (info.cache_hit_price or 0.0)
+    return (prompt_cost + completion * info.output_price) / 1_000_000
 
 
 def format_price(value: float | None) -> str:

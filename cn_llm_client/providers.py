@@ -62,6 +62,9 @@ class Provider:
     batch_discount: float | None = None  # batch price / synchronous price; None: undocumented
     # the caps of one batch input file: lines, bytes, line_bytes
     batch_limits: dict[str, int] = field(default_factory=dict, hash=False)
+    # Context caching: where usage reports cached prompt tokens (docs), explicit markers allowed.
+    cache_usage: str | None = None
+    cache_markers: bool = False  # `cache_control: {"type": "ephemeral"}` on content parts
 
     def url(self, region: str | None = None) -> str:
         """The base URL of `region` (default region when None); ConfigurationError if unknown.

@@ -69,6 +69,7 @@ from cn_llm_client._payload import forced_tool_choice_allowed
 from cn_llm_client._stream import parse_tool_arguments
 from cn_llm_client.budget import CostMeter
 from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
+from cn_llm_client.errors import InvalidRequestError
 from cn_llm_client.providers import get_provider
 
 __all__ = ["ChatCNLLM"]
@@ -681,7 +682,7 @@ def _to_openai_message(message: BaseMessage) -> dict[str, Any]:
     keeps its call), and the reasoning the core's echo policy may send back.
     """
     if not isinstance(message, AIMessage):
-        return convert_to_openai_messages(message)
+        return _with_cache_markers(message, convert_to_openai_messages(message))
     reasoning = message.additional_kwargs.get("reasoning_content") or "".join(
         block.get("reasoning", "")
         for block in message.content_blocks
@@ -700,6 +701,44 @@ def _to_openai_message(message: BaseMessage) -> dict[str, Any]:
     if reasoning:
         result["reasoning_content"] = reasoning
     return result
+
+
+_MARKER_PLACES = (
+    "cache_control can mark text and image blocks of a system, human or tool message, e.g. "
+    '{"type": "text", "text": "...", "cache_control": {"type": "ephemeral"}}'
+)
+
+
+def _cache_marker(block: Any) -> Any:
+    """A content block's ``cache_control`` (ChatAnthropic style, or in a v1 block's extras)."""
+    if not isinstance(block, dict):
+        return None
+    return block.get("cache_control") or (block.get("extras") or {}).get("cache_control")
+
+
+def _with_cache_markers(message: BaseMessage, converted: dict[str, Any]) -> dict[str, Any]:
+    """Put the ``cache_control`` of the message's content blocks on the converted parts.
+
+    ``convert_to_openai_messages`` drops the key (and turns text-only content into one string),
+    so the markers go back on by position: one text part per text block, or the same parts.
+    """
+    blocks = message.content if isinstance(message.content, list) else []
+    if not any(_cache_marker(b) for b in blocks):
+        return converted
+    content = converted.get("content")
+    if isinstance(content, str):
+        texts = [b["text"] for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        if len(texts) != len(blocks):
+            raise InvalidRequestError(_MARKER_PLACES)
+        parts = [{"type": "text", "text": text} for text in texts]
+    elif isinstance(content, list) and len(content) == len(blocks):
+        parts = [dict(part) for part in content]
+    else:
+        raise InvalidRequestError(_MARKER_PLACES)
+    for part, block in zip(parts, blocks, strict=True):
+        if marker := _cache_marker(block):
+            part["cache_control"] = marker
+    return {**converted, "content": parts}
 
 
 class _ToolCallSlots:
@@ -772,15 +811,15 @@ def _message_chunk(
 
 
 def _usage_metadata(usage: dict[str, Any]) -> UsageMetadata:
-    """OpenAI / DeepSeek / DashScope usage → LangChain UsageMetadata."""
+    """The core's usage → LangChain UsageMetadata (the core already put every provider's cache
+    figure under ``cache_read_tokens`` / ``cache_write_tokens``)."""
     input_tokens = usage.get("prompt_tokens") or 0
     output_tokens = usage.get("completion_tokens") or 0
     input_details = InputTokenDetails()
-    cache_read = usage.get("prompt_cache_hit_tokens")
-    if cache_read is None:
-        cache_read = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
-    if cache_read is not None:
+    if (cache_read := usage.get("cache_read_tokens")) is not None:
         input_details["cache_read"] = cache_read
+    if (cache_write := usage.get("cache_write_tokens")) is not None:
+        input_details["cache_creation"] = cache_write
     output_details = OutputTokenDetails()
     reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
     if reasoning is not None:

@@ -210,12 +210,17 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     def _usage(self, usage: dict[str, Any] | None) -> dict[str, Any]:
         if not usage:
             return {}
-        return {
+        counts = {
             "prompt_tokens": usage.get("prompt_tokens"),
             "completion_tokens": usage.get("completion_tokens"),
             "total_tokens": usage.get("total_tokens"),
             "cost": cost_of(self.model, usage, self.provider),
         }
+        # Context-cache figures, which the core reads from each provider's own field.
+        for name in ("cache_read_tokens", "cache_write_tokens"):
+            if usage.get(name) is not None:
+                counts[name] = usage[name]
+        return counts
 
     def _chat_response(self, completion: dict[str, Any], params: dict[str, Any]) -> ChatResponse:
         message = completion["choices"][0]["message"] if completion.get("choices") else {}
@@ -495,6 +500,7 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     thinking: list[str] = []
     tool_calls: list[dict[str, Any]] = []
+    marked = False  # a CachePoint put cache_control on a part: the parts must go as a list
     for block in message.blocks:
         if isinstance(block, TextBlock):
             texts.append(block.text)
@@ -506,7 +512,14 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
                 thinking.append(block.content)
         elif isinstance(block, ToolCallBlock):
             tool_calls.append(_tool_call_dict(block))
-        elif not isinstance(block, CachePoint):
+        elif isinstance(block, CachePoint):
+            if not parts:
+                raise InvalidRequestError(
+                    "A CachePoint marks the block before it; put it after a TextBlock or ImageBlock."
+                )
+            parts[-1] = {**parts[-1], "cache_control": {"type": block.cache_control.type}}
+            marked = True
+        else:
             raise InvalidRequestError(
                 f"CNLLM cannot send a {type(block).__name__} in a chat message; "
                 "use TextBlock, ImageBlock, ThinkingBlock or ToolCallBlock."
@@ -515,7 +528,7 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
     role = _OPENAI_ROLES.get(message.role.value, message.role.value)
     result: dict[str, Any] = {"role": role}
     has_images = len(parts) > len(texts)
-    result["content"] = parts if has_images else "\n".join(texts)
+    result["content"] = parts if has_images or marked else "\n".join(texts)
     tool_calls = tool_calls or _legacy_tool_calls(message.additional_kwargs)
     if role == MessageRole.ASSISTANT.value:
         if tool_calls:

@@ -362,6 +362,8 @@ def _check_provider(body: dict[str, Any], traits: Traits, mode: str) -> Rejectio
         roles = [m.get("role") for m in body["messages"]]
         if roles != ["user"]:
             return Rejection(400, f"{traits.id} accepts exactly one user message and no other")
+    if mode == "dashscope" and _cache_markers(body["messages"]) > 4:
+        return Rejection(400, "At most 4 cache_control markers are allowed", "InvalidParameter")
     if mode == "dashscope" and thinking_on(body, traits, mode):
         if not body.get("stream"):
             message = "parameter.enable_thinking must be set to false for non-streaming calls"
@@ -396,6 +398,16 @@ def _check_reasoning_echo(
                 )
                 return Rejection(400, text)
     return None
+
+
+def _cache_markers(messages: list[dict[str, Any]]) -> int:
+    return sum(
+        1
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+        if isinstance(p, dict) and "cache_control" in p
+    )
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import hashlib
 import itertools
 import re
 import threading
@@ -41,7 +42,6 @@ from ._model import (
     check_request,
     count_tokens,
     known_models,
-    message_text,
     prompt_tokens,
     thinking_on,
 )
@@ -149,6 +149,7 @@ class FakeGateway:
         self._in_flight = 0
         self.max_in_flight = 0  # the peak of `in_flight`; reset() (or assigning 0) restarts it
         self._open_per_key: Counter[str] = Counter()
+        self._prefixes: set[bytes] = set()  # digests of every message prefix sent (context cache)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -190,6 +191,7 @@ class FakeGateway:
         self._requests.clear()
         self._faults.clear()
         self.batches.reset()
+        self._prefixes.clear()
         self._credits = self.initial_credits
         self.max_in_flight = self._in_flight
 
@@ -566,7 +568,6 @@ class FakeGateway:
         return self._raw(fault.http_status, orjson.dumps(data), "application/json", rid, extra)
 
     def _usage(self, body: dict[str, Any], traits: Traits, reply: Answer) -> dict[str, Any]:
-        messages = body["messages"]
         prompt = prompt_tokens(body)
         reasoning = count_tokens(reply.reasoning or "")
         arguments = "".join(c["function"]["arguments"] for c in reply.tool_calls)
@@ -578,11 +579,8 @@ class FakeGateway:
         }
         if reasoning:
             usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-        if self.mode == "deepseek":  # DeepSeek caches earlier turns in 64-token units
-            last = 4 + count_tokens(message_text(messages[-1]))
-            hit = (prompt - last) // 64 * 64
-            usage["prompt_cache_hit_tokens"] = hit
-            usage["prompt_cache_miss_tokens"] = prompt - hit
+        if self.mode in ("deepseek", "dashscope", "moonshot"):
+            usage.update(self._cache_usage(body))
         if self.mode == "aisa":
             price_in = traits.input_price if traits.input_price is not None else _FLAT_PRICES[0]
             price_out = traits.output_price if traits.output_price is not None else _FLAT_PRICES[1]
@@ -591,6 +589,43 @@ class FakeGateway:
             usage["cost"] = round(cost, 10)
             usage["credits_remaining"] = round(self._credits, 6)
         return usage
+
+    def _cache_usage(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The context-cache fields of the mode, for the longest message prefix (tools included)
+        that an earlier request sent already; DashScope's explicit `cache_control` markers
+        cache up to the last marked message.
+        """
+        digest = hashlib.sha256(orjson.dumps(body.get("tools") or []))
+        tokens, seen, marked, marked_seen = prompt_tokens({"tools": body.get("tools")}), 0, 0, False
+        prefixes = []
+        for message in body["messages"]:
+            digest.update(orjson.dumps(message, option=orjson.OPT_SORT_KEYS))
+            tokens += prompt_tokens({"messages": [message]})
+            prefix = digest.digest()
+            prefixes.append(prefix)
+            if prefix in self._prefixes:
+                seen = tokens
+            if _marked(message):
+                marked, marked_seen = tokens, prefix in self._prefixes
+        self._prefixes.update(prefixes)
+        if self.mode == "deepseek":  # automatic, in 64-token units
+            hit = seen // 64 * 64
+            return {"prompt_cache_hit_tokens": hit, "prompt_cache_miss_tokens": tokens - hit}
+        if self.mode == "moonshot":  # automatic
+            return {"cached_tokens": seen}
+        # DashScope: explicit markers (>= 1024 tokens, created then hit), else implicit (>= 256).
+        if marked >= 1024:
+            if marked_seen:
+                details = {"cached_tokens": marked, "cache_type": "ephemeral"}
+            else:
+                details = {
+                    "cached_tokens": 0,
+                    "cache_creation_input_tokens": marked,
+                    "cache_type": "ephemeral",
+                    "cache_creation": {"ephemeral_5m_input_tokens": marked},
+                }
+            return {"prompt_tokens_details": details}
+        return {"prompt_tokens_details": {"cached_tokens": seen if seen >= 256 else 0}}
 
     def _completion(
         self, reply: Answer, model: str, rid: str, usage: dict[str, Any]
@@ -656,6 +691,10 @@ class FakeGateway:
                     part = {"name": function["name"], **part}
                 fragment = {"index": index, "function": part}
                 yield event({"tool_calls": [fragment]})
+        if usage is not None and self.mode == "moonshot":  # Kimi: usage inside the last choice
+            choice = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason, "usage": usage}
+            yield b"data: " + orjson.dumps({**head, "choices": [choice]}) + b"\n\n"
+            return
         yield event({}, reply.finish_reason)
         if usage is not None:
             yield b"data: " + orjson.dumps({**head, "choices": [], "usage": usage}) + b"\n\n"
@@ -740,6 +779,13 @@ class FakeGateway:
         elif fault.kind == "stall":
             await asyncio.sleep(fault.seconds)
         return False
+
+
+def _marked(message: Any) -> bool:
+    """Whether a content part of `message` carries a `cache_control` marker (DashScope)."""
+    content = message.get("content") if isinstance(message, dict) else None
+    parts = content if isinstance(content, list) else []
+    return any(isinstance(p, dict) and p.get("cache_control") for p in parts)
 
 
 async def _write_split(response: web.StreamResponse, data: bytes) -> None:

@@ -523,10 +523,14 @@ def test_each_mode_speaks_its_error_shape(mode: str, path: tuple[str, ...]) -> N
     assert FakeGateway(mode="dashscope")._models  # the catalog knows each mode's models
 
 
-def test_deepseek_mode_reports_cache_tokens() -> None:
+def test_deepseek_mode_reports_cache_tokens_for_a_prefix_seen_before() -> None:
     long_history = [{"role": "system", "content": "rules " * 400}, *HELLO]
     with FakeGateway(mode="deepseek") as gw:
+        first = chat(gw, "deepseek-chat", messages=long_history)["usage"]
         usage = chat(gw, "deepseek-chat", messages=long_history)["usage"]
+        gw.reset()  # forgets the cache too
+        again = chat(gw, "deepseek-chat", messages=long_history)["usage"]
+    assert first["prompt_cache_hit_tokens"] == again["prompt_cache_hit_tokens"] == 0
     assert usage["prompt_cache_hit_tokens"] % 64 == 0 and usage["prompt_cache_hit_tokens"] > 0
     assert (
         usage["prompt_cache_hit_tokens"] + usage["prompt_cache_miss_tokens"]
