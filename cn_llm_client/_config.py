@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -28,9 +29,16 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError
 from .providers import Provider, get_provider
 
-__all__ = ["ConnectionSettings", "is_loopback", "resolve_settings"]
+__all__ = [
+    "ConnectionSettings",
+    "check_api_key",
+    "check_base_url",
+    "is_loopback",
+    "resolve_settings",
+]
 
 _warned_plain_http: set[str] = set()
+_HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: what a bearer token may hold
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ def resolve_settings(
         raise ConfigurationError(
             f"Provider {preset.name!r} has no default URL: pass base_url=... (CLI: --base-url)."
         )
-    url = _validate_base_url(url or preset.base_url)
+    url = check_base_url(url or preset.base_url)
     host = urlsplit(url).hostname or ""
 
     # Whitespace around a key (a pasted key, an .env line) would make the header illegal.
@@ -82,12 +90,25 @@ def resolve_settings(
         key_from_env = key is not None
     if key is None and preset.key_required and not is_loopback(host):
         raise ConfigurationError(_missing_key_message(preset))
+    check_api_key(key, preset.name)
     if key is not None and url.startswith("http://") and not is_loopback(host):
         _warn_plain_http(host)
     return ConnectionSettings(url, preset, key, key_from_env)
 
 
-def _validate_base_url(url: str) -> str:
+def check_api_key(key: str | None, provider: str | None = None) -> None:
+    """Refuse a key that no HTTP header can carry, without showing it."""
+    if key and not _HEADER_SAFE.fullmatch(key):
+        # Never sent: httpx would raise UnicodeEncodeError, or h11 an error quoting the key.
+        env = get_provider(provider).api_key_env or "the api_key you passed"
+        raise ConfigurationError(
+            "The API key holds whitespace or non-ASCII characters, which no HTTP header can "
+            f"carry; copy the key again ({env} or api_key=)."
+        )
+
+
+def check_base_url(url: str) -> str:
+    """The URL without surrounding space and trailing slash; ConfigurationError if not http(s)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(

@@ -23,7 +23,6 @@ import contextlib
 import functools
 import logging
 import random
-import re
 import time
 import weakref
 from collections.abc import (
@@ -42,6 +41,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 import httpx
 import orjson
 
+from cn_llm_client._config import check_api_key, check_base_url
 from cn_llm_client._sse import ServerSentEvent, SSEDecoder
 from cn_llm_client._stream import StreamAccumulator, normalize_completion
 from cn_llm_client.errors import (
@@ -77,7 +77,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     _USER_AGENT = "cn-llm/0"
 
-_HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: what a bearer token may hold
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0  # a server asking for a longer wait gets its error raised at once
 # Failures where the server cannot have started on the request (or closed a stale keep-alive
@@ -174,22 +173,17 @@ class _Core:
         timeout: Timeouts,
         max_retries: int,
         default_headers: Mapping[str, str] | None,
+        provider: str | None,
     ) -> None:
-        url = httpx.URL(base_url.rstrip("/"))
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigurationError(
-                f"Invalid base_url {base_url!r}: use an http(s) URL such as https://api.aisa.one/v1."
-            )
+        # The clients pass settings that `_config.resolve_settings` checked; its same checks guard
+        # a Transport built directly.
+        check_api_key(api_key, provider)
+        url = httpx.URL(check_base_url(base_url))
         if max_retries < 0:
             raise ConfigurationError("max_retries must be >= 0.")
-        if api_key and not _HEADER_SAFE.fullmatch(api_key):
-            # Never sent: httpx would raise UnicodeEncodeError, or h11 an error quoting the key.
-            raise ConfigurationError(
-                "The API key holds whitespace or non-ASCII characters, which no HTTP header can "
-                "carry; copy the key again (AISA_API_KEY or api_key=)."
-            )
         self.base_url = str(url)
         self.host = url.netloc.decode("ascii")
+        self.provider = provider  # the preset's name: errors name its key variable and catalog
         self.timeout = timeout
         self.max_retries = max_retries
         self._api_key = api_key
@@ -317,22 +311,17 @@ class _Core:
     # -- responses ------------------------------------------------------------------------------
 
     def http_error(self, response: httpx.Response, body: bytes, call: _Call) -> APIStatusError:
-        error = status_error(response.status_code, body, response.headers)
-        model = call.model
-        if _no_channel_for_unknown_model(error, model):
-            # one-api style gateways (AIsa among them) answer an unknown model id with
-            # "503 No available channels": a wrong id, not an outage, so no retry.
-            error = ModelNotFoundError(
-                f"{error.message} (the model id {model!r} is not in the catalog)",
-                status_code=error.status_code,
-                code=error.code,
-                type=error.type,
-                request_id=error.request_id,
-                body=error.body,
-            )
-        if isinstance(error, ModelNotFoundError):
-            error.suggestions = _suggest_models(model)
-        return error
+        return status_error(
+            response.status_code, body, response.headers, model=call.model, provider=self.provider
+        )
+
+    def event_error(
+        self, event: Mapping[str, Any], request_id: str | None, call: _Call
+    ) -> APIStatusError:
+        """An error body in a 2xx response or a stream event, as its error."""
+        return error_from_event(
+            event, request_id=request_id, model=call.model, provider=self.provider
+        )
 
     def parse_body(self, response: httpx.Response, body: bytes, call: _Call) -> APIResponse:
         """A whole response as APIResponse, or the matching error raised."""
@@ -354,7 +343,7 @@ class _Core:
                 body=shown,
             )
         if is_error_body(data):  # a few gateways answer 200 with an error body
-            raise error_from_event(data, request_id=request_id)
+            raise self.event_error(data, request_id, call)
         return APIResponse(
             normalize_completion(data),
             request_id or _text(data.get("request_id")),
@@ -423,10 +412,11 @@ class _Events:
     before that error is raised, however the events were cut into reads.
     """
 
-    __slots__ = ("accumulator", "decoder", "done", "host", "request_id", "started")
+    __slots__ = ("accumulator", "call", "core", "decoder", "done", "host", "request_id", "started")
 
-    def __init__(self, host: str, request_id: str | None) -> None:
-        self.host = host
+    def __init__(self, core: _Core, call: _Call, request_id: str | None) -> None:
+        self.core, self.call = core, call
+        self.host = core.host
         self.request_id = request_id
         self.decoder = SSEDecoder()
         self.accumulator = StreamAccumulator()
@@ -477,7 +467,7 @@ class _Events:
             if name == "error" or (
                 ("error" in chunk or "choices" not in chunk) and is_error_body(chunk)
             ):
-                error = error_from_event(chunk, request_id=self.request_id)
+                error = self.core.event_error(chunk, self.request_id, self.call)
                 error.partial = self.accumulator.completion()
                 raise error
             add(chunk)
@@ -487,23 +477,6 @@ class _Events:
 
 def _request_id(response: httpx.Response) -> str | None:
     return response.headers.get("x-request-id") or response.headers.get("request-id")
-
-
-def _no_channel_for_unknown_model(error: APIStatusError, model: Any) -> bool:
-    from cn_llm_client.catalog import get_model
-
-    return (
-        error.status_code == 503
-        and "no available channel" in error.message.lower()
-        and isinstance(model, str)
-        and get_model(model) is None
-    )
-
-
-def _suggest_models(model: Any) -> list[str]:
-    from cn_llm_client.catalog import suggest_models  # lazy: keeps the transport import light
-
-    return suggest_models(str(model)) if model else []
 
 
 class Transport:
@@ -518,8 +491,9 @@ class Transport:
         max_retries: int = 2,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
+        provider: str | None = None,
     ) -> None:
-        self._core = _Core(base_url, api_key, timeout, max_retries, default_headers)
+        self._core = _Core(base_url, api_key, timeout, max_retries, default_headers, provider)
         self._owns_client = http_client is None
         self._client = http_client or httpx.Client()
 
@@ -602,8 +576,8 @@ class _StreamState:
 
     def __init__(self, core: _Core, path: str, payload: dict[str, Any]) -> None:
         self._call = _Call("POST", path, payload, stream=True)
-        self._host = core.host
-        self._events = _Events(core.host, None)
+        self._core = core
+        self._events = _Events(core, self._call, None)
         self.request_id: str | None = None
         self.headers: dict[str, str] = {}
 
@@ -613,7 +587,7 @@ class _StreamState:
     def _open(self, response: httpx.Response) -> _Events:
         """A fresh sink for each attempt (a retried stream starts its fold again)."""
         self.headers, self.request_id = dict(response.headers), _request_id(response)
-        self._events = _Events(self._host, self.request_id)
+        self._events = _Events(self._core, self._call, self.request_id)
         return self._events
 
 
@@ -664,8 +638,9 @@ class AsyncTransport:
         max_retries: int = 2,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
+        provider: str | None = None,
     ) -> None:
-        self._core = _Core(base_url, api_key, timeout, max_retries, default_headers)
+        self._core = _Core(base_url, api_key, timeout, max_retries, default_headers, provider)
         self._http_client = http_client
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()

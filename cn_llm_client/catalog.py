@@ -158,13 +158,17 @@ def providers_serving(model_id: str) -> list[str]:
     return list(dict.fromkeys(m.provider for m in _catalog() if m.id == model_id))
 
 
-def suggest_models(model_id: str, n: int = 3) -> list[str]:
-    """Up to `n` catalog ids close to `model_id` ("did you mean"), best first.
+def suggest_models(model_id: str, n: int = 3, *, provider: str | None = None) -> list[str]:
+    """Up to `n` catalog ids close to `model_id` ("did you mean"), best first; never `model_id`.
+
+    With `provider`, only ids listed for that provider (what its server can be asked for):
 
     >>> suggest_models("deepseek-v4")
     ['deepseek-v3', 'deepseek-v3.2', 'deepseek-v3.1']
+    >>> suggest_models("deepseek-chat", provider="aisa")  # DeepSeek's own id is not AIsa's
+    ['deepseek-v3', 'deepseek-r1', 'deepseek-v3.2']
     """
-    ids = list(dict.fromkeys(m.id for m in _catalog()))
+    ids = [i for i in dict.fromkeys(m.id for m in list_models(provider)) if i != model_id]
     by_lower = {i.lower(): i for i in ids}
     close = difflib.get_close_matches(model_id.lower(), list(by_lower), n=n, cutoff=0.6)
     return [by_lower[c] for c in close]

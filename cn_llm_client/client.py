@@ -132,6 +132,7 @@ class _ClientBase:
             ),
             "max_retries": o["max_retries"],
             "default_headers": o["default_headers"] or None,
+            "provider": self._settings.provider.name,
         }
 
     def _payload(

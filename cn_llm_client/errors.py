@@ -10,10 +10,10 @@ CNLLMError(Exception)              .message .status_code .code .type .request_id
 ├── StreamInterruptedError             stream broke or ended without [DONE]; .partial
 └── APIStatusError                     .status_code .code .type .request_id .body (dict | short str)
     ├── BadRequestError                400, 422
-    ├── AuthenticationError            401
+    ├── AuthenticationError            401; .key_env (the provider's key variable)
     ├── InsufficientBalanceError       402
     ├── PermissionDeniedError          403
-    ├── ModelNotFoundError             404; .suggestions from the catalog ("did you mean")
+    ├── ModelNotFoundError             404 / proxy "unknown model"; .suggestions, .in_catalog
     ├── RateLimitError                 429; .retry_after (seconds, float | None)
     └── ServerError                    5xx (HTML/empty bodies shown briefly)
         └── ProtocolError              a 2xx body or stream event that is not the JSON we expect
@@ -24,6 +24,15 @@ CNLLMError(Exception)              .message .status_code .code .type .request_id
     >>> status_error(401, b'{"error": {"code": "invalid_api_key", "message": "Bad key"}}', {})
     AuthenticationError('HTTP 401 [invalid_api_key] Bad key. Check AISA_API_KEY (or the api_key you passed).')
 
+A server's message is shown with its whitespace collapsed and cut at 200 characters (a Python
+traceback in a JSON error stays one line); `.message` keeps it whole, `.body` the parsed body.
+
+Knowing the call (`model=`, `provider=` of `status_error` / `error_from_event`) makes the error
+say more: the provider's own key variable on a 401 (``DEEPSEEK_API_KEY``...), and an unknown model
+recognised however the server words it (404, LiteLLM's 400 "Invalid model name passed in",
+one-api/new-api's "No available channel" / "无可用渠道" for an id the catalog does not list) as
+ModelNotFoundError, with `.suggestions` from that provider's catalog.
+
 `.partial` is None, except on errors raised out of a stream: then it holds the completion-shaped
 dict folded from what arrived (content, reasoning_content, tool_calls, usage if any).
 """
@@ -31,7 +40,7 @@ dict folded from what arrived (content, reasoning_content, tool_calls, usage if 
 from __future__ import annotations
 
 import email.utils
-import html
+import html as _html
 import math
 import re
 import time
@@ -102,7 +111,7 @@ class CNLLMError(Exception):
         code = f"[{self.code}] " if self.code else ""
         rid = f" (request_id {self.request_id})" if self.request_id else ""
         hint = self._hint()
-        text = f"{head}{code}{self.message}".rstrip(". ")
+        text = f"{head}{code}{self._shown_message()}".rstrip(". ")
         return f"{text}{rid}." + (f" {hint}" if hint else "")
 
     def __repr__(self) -> str:
@@ -110,6 +119,9 @@ class CNLLMError(Exception):
 
     def _hint(self) -> str:
         return self.hint
+
+    def _shown_message(self) -> str:
+        return _SPACE.sub(" ", self.message).strip()
 
 
 class ConfigurationError(CNLLMError, ValueError):
@@ -161,15 +173,23 @@ class APIStatusError(CNLLMError):
         self.body = body
         self.retry_after = retry_after  # from Retry-After, when the server sent one
 
+    def _shown_message(self) -> str:
+        return _brief(self.message, html=False)  # the server's text: one line, bounded
+
 
 class BadRequestError(APIStatusError, ValueError):
     """400 or 422: the server rejected the request; fix what the message names, do not retry."""
 
 
 class AuthenticationError(APIStatusError):
-    """401: the key is missing, wrong or revoked; check AISA_API_KEY (or the api_key passed)."""
+    """401: the key is missing, wrong or revoked; check `.key_env` (or the api_key passed)."""
 
-    hint = "Check AISA_API_KEY (or the api_key you passed)."
+    key_env: str | None = "AISA_API_KEY"  # the provider's key variable; None: it has none
+
+    def _hint(self) -> str:
+        if self.key_env:
+            return f"Check {self.key_env} (or the api_key you passed)."
+        return "Check the api_key you passed (this provider reads no key variable)."
 
 
 class InsufficientBalanceError(APIStatusError):
@@ -185,13 +205,30 @@ class PermissionDeniedError(APIStatusError):
 
 
 class ModelNotFoundError(APIStatusError):
-    """404 for the model; try `.suggestions` (close catalog ids) or see `cn-llm models`."""
+    """The server does not serve that model; try `.suggestions` or see `cn-llm models`.
 
-    def __init__(self, message: str, *, suggestions: list[str] | None = None, **kwargs: Any):
+    `.in_catalog` is True when cn-llm's catalog lists the id for this provider: then the catalog
+    may be behind the server, and `cn-llm models --remote` shows what the server serves.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        suggestions: list[str] | None = None,
+        in_catalog: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(message, **kwargs)
         self.suggestions = suggestions or []
+        self.in_catalog = in_catalog
 
     def _hint(self) -> str:
+        if self.in_catalog:
+            return (
+                "cn-llm's catalog lists this id, so the catalog may be behind this server: "
+                "`cn-llm models --remote` shows what the server serves."
+            )
         if self.suggestions:
             return f"Did you mean: {', '.join(self.suggestions)}?"
         return "Check the model id (`cn-llm models` lists them) and the base_url."
@@ -335,9 +372,11 @@ def _seconds(value: str | None) -> float | None:
     return max(number, 0.0) if math.isfinite(number) else None
 
 
-def _brief(text: str) -> str:
-    """An HTML or plain-text body as one short line."""
-    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+def _brief(text: str, *, html: bool = True) -> str:
+    """An HTML (tags dropped) or plain-text body as one short line."""
+    if html:
+        text = _html.unescape(_TAG.sub(" ", text))
+    text = _SPACE.sub(" ", text).strip()
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
@@ -354,6 +393,8 @@ def _fields(obj: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(inner, Mapping):
         inner = obj
     message = inner.get("message") or inner.get("detail") or obj.get("message") or ""
+    if isinstance(message, Mapping):  # older LiteLLM: {"message": {"error": "..."}}
+        message = message.get("error") or message.get("message") or orjson.dumps(message).decode()
     return {
         "message": str(message),
         "code": _text(inner.get("code")),
@@ -376,11 +417,20 @@ def is_error_body(obj: Mapping[str, Any]) -> bool:
     return "choices" not in obj and "code" in obj and "message" in obj
 
 
-def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:
-    """Map an HTTP error response to the matching error class.
+def status_error(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    model: Any = None,
+    provider: str | None = None,
+) -> APIStatusError:
+    """Map an HTTP error response to the matching error class (`model`, `provider`: of the call).
 
     >>> status_error(429, b"", {"Retry-After": "3"}).retry_after
     3.0
+    >>> status_error(401, b"", {}, provider="deepseek").key_env
+    'DEEPSEEK_API_KEY'
     """
     try:
         parsed = orjson.loads(body) if body.strip() else None
@@ -402,10 +452,17 @@ def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> APISta
         fields["request_id"] = _header(headers, "x-request-id", "request-id")
     cls = _error_class(status, fields["code"], fields["type"])
     retry_after = parse_retry_after(headers)
-    return cls(status_code=status, body=shown, retry_after=retry_after, **fields)
+    error = cls(status_code=status, body=shown, retry_after=retry_after, **fields)
+    return _for_call(error, model, provider)
 
 
-def error_from_event(payload: Mapping[str, Any], *, request_id: str | None = None) -> CNLLMError:
+def error_from_event(
+    payload: Mapping[str, Any],
+    *,
+    request_id: str | None = None,
+    model: Any = None,
+    provider: str | None = None,
+) -> APIStatusError:
     """The error object inside a stream event (`{"error": {...}}` or the bare object) as an error.
 
     >>> type(error_from_event({"error": {"code": "Throttling.RateQuota", "message": "slow"}}))
@@ -424,4 +481,43 @@ def error_from_event(payload: Mapping[str, Any], *, request_id: str | None = Non
     fields["message"] = fields["message"] or "The server reported an error inside the stream"
     fields["request_id"] = fields["request_id"] or request_id
     cls = _error_class(status, fields["code"], fields["type"])
-    return cls(status_code=status, body=dict(payload), **fields)
+    return _for_call(cls(status_code=status, body=dict(payload), **fields), model, provider)
+
+
+# LiteLLM's 400 for a model its config does not route (BerriAI/litellm#3142, #8821).
+_UNROUTED_MODEL = "invalid model name passed in"
+# one-api / new-api: no channel serves that id for the key's group; also said when every channel of
+# a known model is down, so it means "unknown model" only for ids the catalog does not list.
+_NO_CHANNEL = re.compile(r"no available channel|无可用渠道", re.I)
+
+
+def _for_call(error: APIStatusError, model: Any, provider: str | None) -> APIStatusError:
+    """`error` as the caller of `model` on `provider` should see it (the one place for this)."""
+    if isinstance(error, AuthenticationError) and provider is not None:
+        from cn_llm_client.providers import get_provider  # lazy: providers imports this module
+
+        error.key_env = get_provider(provider).api_key_env
+        return error
+    if not isinstance(model, str) or not model:
+        return error
+    from cn_llm_client.catalog import list_models, suggest_models  # lazy: loads models.json
+
+    listed = any(m.id == model for m in list_models(provider))
+    text = error.message.lower()
+    if not isinstance(error, ModelNotFoundError) and (
+        _UNROUTED_MODEL in text or (not listed and _NO_CHANNEL.search(text))
+    ):
+        error = ModelNotFoundError(
+            error.message,
+            status_code=error.status_code,
+            code=error.code,
+            type=error.type,
+            request_id=error.request_id,
+            partial=error.partial,
+            body=error.body,
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, ModelNotFoundError):
+        error.suggestions = suggest_models(model, provider=provider)
+        error.in_catalog = listed
+    return error

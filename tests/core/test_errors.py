@@ -334,3 +334,133 @@ def test_error_event_with_a_non_ascii_digit_code() -> None:
     # "²".isdigit() is True but int("²") raises: the code is not a status.
     error = error_from_event({"error": {"code": "²", "message": "odd"}})
     assert type(error) is ServerError and error.status_code is None and error.code == "²"
+
+
+# -- the call's context: provider key variable, unknown models behind proxies, suggestions -----
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable"),
+    [
+        ("deepseek", "DEEPSEEK_API_KEY"),
+        ("dashscope", "DASHSCOPE_API_KEY"),
+        ("aisa", "AISA_API_KEY"),
+    ],
+)
+def test_401_hint_names_the_providers_own_key_variable(provider: str, variable: str) -> None:
+    raw = body({"error": {"code": "invalid_api_key", "message": "Bad key"}})
+    error = status_error(401, raw, {}, provider=provider)
+    assert isinstance(error, AuthenticationError)
+    assert f"Check {variable}" in str(error)
+    if variable != "AISA_API_KEY":
+        assert "AISA_API_KEY" not in str(error)
+    event = error_from_event(
+        {"error": {"code": "invalid_api_key", "message": "x"}}, provider=provider
+    )
+    assert f"Check {variable}" in str(event)
+
+
+LITELLM_UNKNOWN = {
+    "error": {
+        "message": "/chat/completions: Invalid model name passed in model=qwen3-mx. "
+        "Call `/v1/models` to view available models for your key.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "400",
+    }
+}
+# LiteLLM before 1.6x nested the message as a dict (BerriAI/litellm#8821).
+LITELLM_NESTED = {
+    "error": {
+        "message": {"error": "/chat/completions: Invalid model name passed in model=qwen3-mx."},
+        "type": "None",
+        "param": "None",
+        "code": "400",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "raw"),
+    [
+        (400, LITELLM_UNKNOWN),
+        (400, LITELLM_NESTED),
+        # one-api's answer (songquanpeng/one-api#2223): no channel serves that id in the group
+        (
+            503,
+            {
+                "error": {
+                    "message": "当前分组 default 下对于模型 qwen3-mx 无可用渠道",
+                    "type": "one_api_error",
+                }
+            },
+        ),
+        # new-api's English wording, with its code
+        (
+            503,
+            {
+                "error": {
+                    "message": "No available channel for model qwen3-mx under group default",
+                    "type": "new_api_error",
+                    "code": "model_not_found",
+                }
+            },
+        ),
+        (503, {"error": {"message": "No available channels", "type": "upstream_error"}}),
+    ],
+)
+def test_proxy_style_unknown_model_is_model_not_found(status: int, raw: dict) -> None:
+    error = status_error(status, body(raw), {}, model="qwen3-mx", provider="aisa")
+    assert isinstance(error, ModelNotFoundError), type(error)
+    assert error.status_code == status and error.body == raw
+    assert error.suggestions and error.suggestions[0] == "qwen3-max"
+    assert "Did you mean: qwen3-max" in str(error) and "\n" not in str(error)
+
+
+def test_no_channel_for_a_catalog_model_stays_a_retryable_server_error() -> None:
+    # one-api says the same when every channel serving a known model is down: an outage.
+    raw = {"error": {"message": "当前分组 default 下对于模型 qwen3-max 无可用渠道"}}
+    error = status_error(503, body(raw), {}, model="qwen3-max", provider="aisa")
+    assert type(error) is ServerError
+
+
+def test_suggestions_come_from_the_current_provider_and_never_repeat_the_failed_id() -> None:
+    # deepseek-chat is DeepSeek's own id; through AIsa it is unknown, and suggesting it again
+    # would send the user in a circle.
+    raw = body({"error": {"code": "unknown_model", "message": "Unknown model deepseek-chat"}})
+    error = status_error(404, raw, {}, model="deepseek-chat", provider="aisa")
+    assert isinstance(error, ModelNotFoundError)
+    assert error.suggestions and "deepseek-chat" not in error.suggestions
+    from cn_llm_client.catalog import list_models
+
+    aisa_ids = {m.id for m in list_models("aisa")}
+    assert set(error.suggestions) <= aisa_ids
+    assert "deepseek-chat" not in str(error).split("Did you mean", 1)[-1]
+
+
+def test_a_catalog_id_the_server_does_not_serve_says_the_catalog_may_be_behind() -> None:
+    raw = body({"error": {"code": "unknown_model", "message": "Unknown model qwen3-max"}})
+    error = status_error(404, raw, {}, model="qwen3-max", provider="aisa")
+    assert isinstance(error, ModelNotFoundError)
+    text = str(error)
+    assert "catalog may be behind" in text and "cn-llm models --remote" in text
+    assert "Did you mean" not in text and "\n" not in text
+
+
+def test_a_json_message_holding_a_traceback_is_one_short_line() -> None:
+    traceback = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/server.py", line 12, in handle\n'
+        "    result = model.generate(prompt)\n"
+        '  File "/app/llama.py", line 99, in generate\n'
+        "    raise ValueError('Requested tokens (5000) exceed context window of 2048')\n"
+        "ValueError: Requested tokens (5000) exceed context window of 2048" + " padding" * 40
+    )
+    error = status_error(500, body({"error": {"message": traceback, "type": "server_error"}}), {})
+    text = str(error)
+    assert "\n" not in text and "  " not in text
+    assert len(text) <= 300
+    assert text.startswith("HTTP 500 Traceback (most recent call last): File")
+    assert error.message == traceback  # the whole server message stays on the exception
+    event = error_from_event({"error": {"message": traceback}})
+    assert "\n" not in str(event) and len(str(event)) <= 300 and event.message == traceback

@@ -338,15 +338,30 @@ async def test_async_request_get_raw_and_multipart() -> None:
     await client.aclose()
 
 
-def test_model_not_found_gets_suggestions(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_transport, "_suggest_models", lambda model: [f"{model}-fixed"])
-    handler, _ = scripted(
-        httpx.Response(404, json={"error": {"code": "unknown_model", "message": "no such model"}})
-    )
+def test_model_not_found_gets_suggestions_from_the_transports_provider() -> None:
+    unknown = {"error": {"code": "unknown_model", "message": "no such model"}}
+    handler, _ = scripted(httpx.Response(404, json=unknown))
     with pytest.raises(ModelNotFoundError) as info:
-        mock(handler).post("/chat/completions", {**PAYLOAD, "model": "qwen-max3"})
-    assert info.value.suggestions == ["qwen-max3-fixed"]
-    assert "Did you mean: qwen-max3-fixed?" in str(info.value)
+        mock(handler, provider="aisa").post("/chat/completions", {**PAYLOAD, "model": "qwen-max3"})
+    assert info.value.suggestions[0] == "qwen3-max"
+    assert "Did you mean: qwen3-max" in str(info.value)
+    # the same inside a stream, and for a proxy's wording (LiteLLM)
+    litellm = {"error": {"message": "Invalid model name passed in model=qwen-max3", "code": "400"}}
+    handler, _ = scripted(httpx.Response(200, content=sse(chunk("x"), litellm, done=False)))
+    with pytest.raises(ModelNotFoundError) as streamed:
+        list(
+            mock(handler, provider="aisa").stream(
+                "/chat/completions", {**STREAM, "model": "qwen-max3"}
+            )
+        )
+    assert streamed.value.suggestions[0] == "qwen3-max"
+
+
+def test_401_names_the_key_variable_of_the_transports_provider() -> None:
+    handler, _ = scripted(httpx.Response(401, json={"error": {"message": "bad key"}}))
+    with pytest.raises(AuthenticationError) as info:
+        mock(handler, provider="deepseek").post("/chat/completions", PAYLOAD)
+    assert "Check DEEPSEEK_API_KEY" in str(info.value) and "AISA" not in str(info.value)
 
 
 @pytest.mark.parametrize(("model", "unknown"), [("qwen-max3", True), ("qwen3-max", False)])
@@ -357,7 +372,7 @@ def test_no_available_channels_for_an_unknown_model_is_model_not_found(
     busy = {"error": {"message": "No available channels for model", "type": "upstream_error"}}
     handler, seen = scripted(*[httpx.Response(503, json=busy)] * 3)
     with pytest.raises(APIStatusError) as info:
-        mock(handler).post("/chat/completions", {**PAYLOAD, "model": model})
+        mock(handler, provider="aisa").post("/chat/completions", {**PAYLOAD, "model": model})
     assert isinstance(info.value, ModelNotFoundError) is unknown
     assert len(seen) == (1 if unknown else 3)  # a known model's 503 is an outage: retried
     if unknown:
@@ -607,9 +622,11 @@ def test_real_mapped_errors_keep_the_http_library_error_as_cause(
     with real(gw) as transport, pytest.raises(StreamInterruptedError) as cut:
         list(transport.stream("/chat/completions", STREAM))
     assert isinstance(cut.value.__cause__, httpx.HTTPError)
-    with Transport("http://127.0.0.1:9/v1", None) as transport:
-        with pytest.raises(APIConnectionError) as refused:
-            transport.post("/chat/completions", PAYLOAD)
+    with (
+        Transport("http://127.0.0.1:9/v1", None) as transport,
+        pytest.raises(APIConnectionError) as refused,
+    ):
+        transport.post("/chat/completions", PAYLOAD)
     assert isinstance(refused.value.__cause__, httpx.ConnectError)
 
 
@@ -668,6 +685,22 @@ def test_real_wrong_key(gw: FakeGateway) -> None:
         transport.post("/chat/completions", PAYLOAD)
     assert "sk-wrong" not in str(info.value) and "AISA_API_KEY" in str(info.value)
     assert len(gw.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable"), [("deepseek", "DEEPSEEK_API_KEY"), ("zhipu", "ZHIPUAI_API_KEY")]
+)
+def test_real_client_401_names_its_providers_key_variable(
+    gw: FakeGateway, provider: str, variable: str
+) -> None:
+    from cn_llm_client import CNLLMClient
+
+    with (
+        CNLLMClient("sk-wrong", gw.base_url, provider=provider) as client,
+        pytest.raises(AuthenticationError) as info,
+    ):
+        client.chat("qwen3-max", [{"role": "user", "content": "hi"}])
+    assert f"Check {variable}" in str(info.value) and "AISA_API_KEY" not in str(info.value)
 
 
 def test_real_connection_refused(delays: list[float]) -> None:
