@@ -33,6 +33,7 @@ MODULES = [
     "cn_llm_client._embeddings",
     "cn_llm_client.testing._embeddings",
     "cn_llm_client._files",
+    "cn_llm_client.batch",
     "cn_llm_client.testing",
     "cn_llm_client.testing.gateway",
     "cn_llm_client.testing._faults",

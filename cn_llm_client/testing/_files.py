@@ -35,6 +35,7 @@ from aiohttp import web
 
 from cn_llm_client.providers import get_provider
 
+from ._embeddings import embeddings_reply
 from ._model import Rejection
 from ._modes import error_body
 
@@ -339,21 +340,18 @@ class BatchEmulator:
         """One line answered as its endpoint answers it (refusals included)."""
         gw = self.gateway
         rid = gw._request_id()
-        body = line["body"]
-        if line["url"] in _CHAT_URLS:
-            rejection = gw._chat_refusal(body)
-            if rejection is None and body.get("stream"):
-                rejection = Rejection(400, "stream is not supported in a batch")
-            if rejection is None:
-                traits, reply = gw._chat_answer(body, rid)
-                usage = gw._usage(body, traits, reply)
-                return _Line(
-                    line["custom_id"], 200, gw._completion(reply, body["model"], rid, usage), rid
-                )
-        else:
-            rejection = Rejection(400, "the emulator answers chat lines only")
-        error = _error_body(gw, rejection.status, rejection.message, rejection.code, rid)
-        return _Line(line["custom_id"], rejection.status, error, rid)
+        body, custom_id = line["body"], line["custom_id"]
+        if line["url"] == "/v1/embeddings":
+            return _Line(custom_id, *embeddings_reply(gw.mode, body, gw._extra_models, rid), rid)
+        rejection = gw._chat_refusal(body)
+        if rejection is None and body.get("stream"):
+            rejection = Rejection(400, "stream is not supported in a batch")
+        if rejection is not None:
+            error = _error_body(gw, rejection.status, rejection.message, rejection.code, rid)
+            return _Line(custom_id, rejection.status, error, rid)
+        traits, reply = gw._chat_answer(body, rid)
+        usage = gw._usage(body, traits, reply)
+        return _Line(custom_id, 200, gw._completion(reply, body["model"], rid, usage), rid)
 
     def _status(self, job: _Job) -> tuple[str, int]:
         """The job's status now and how many of its lines are done."""
