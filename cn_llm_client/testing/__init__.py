@@ -41,6 +41,11 @@ never carry usage, every tool-call fragment repeats the call's name, and they re
 
 How the emulated models answer (the same request always gets the same answer):
 - Text: `"[<model>] <last user text>"`, or `"[<model>] 收到：<text>"` when the text has Chinese.
+  A RAG prompt (a context marker such as "Context information is below", "Context:", "上下文" or
+  "资料" in the last user message or a system message, and a question: after "Query:" /
+  "Question:" / "问题：", else the last user message) is answered `"[<model>] <sentence>"` with
+  the context sentence sharing the most words / CJK character pairs with the question
+  (`_model.rag_answer`).
   A message's text is its string content, or its text parts joined by one space (image parts
   add nothing).
   `answer_chars=N` (gateway argument, `--answer-chars`, or the request field
@@ -66,9 +71,12 @@ How the emulated models answer (the same request always gets the same answer):
   calls it once, on the user message. Otherwise, after tool results (last message role "tool")
   the answer is `"[<model>] Tool results: <name> -> <content>; ..."`, every result of this user
   turn in order. So "First get_time, then get_weather" with `parallel_tool_calls: false` takes
-  two tool rounds, then answers. Arguments are an instance of the tool's JSON schema (strings:
-  the user text; numbers: its first number; enums: the first value; booleans: true; arrays: one
-  item).
+  two tool rounds, then answers. Arguments are an instance of the tool's JSON schema (strings
+  named like an entity (city, location, name, origin, destination...): the prompt's entities in
+  order (quoted spans, Capitalised names, Chinese place names: "What is the weather in Beijing?"
+  gives `{"city": "Beijing"}`); expression / formula: its arithmetic; other strings: the user
+  text; numbers: its numbers in order; enums: the first value; booleans: true; arrays: one
+  item; rules in `_schema.py`).
 - `response_format` json_object: when the user text names keys in quotes or backticks
   (`'setup'`, `"name"`, `` `punchline` ``: identifiers), an object with exactly those keys, in
   order, each value `"<key>: <user text>"`; otherwise `{"model", "answer"}`. json_schema: an

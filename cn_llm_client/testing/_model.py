@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from ._modes import LOCAL_MODES
-from ._schema import schema_instance
+from ._schema import schema_instance, words
 
 __all__ = [
     "Answer",
@@ -447,11 +447,72 @@ def answer(
         content = (_LONG_TEXT * repeats)[:answer_chars]
     else:
         structured = _structured(body, traits, text)  # cut at max_tokens like any text
-        plain = f"[{traits.id}] 收到：{text}" if chinese else f"[{traits.id}] {text}"
+        grounded = rag_answer(messages)  # a RAG prompt: a sentence of the retrieved context
+        if grounded is not None:
+            plain = f"[{traits.id}] {grounded}"
+        else:
+            plain = f"[{traits.id}] 收到：{text}" if chinese else f"[{traits.id}] {text}"
         content = plain if structured is None else structured
     if isinstance(max_tokens, int) and count_tokens(content) > max_tokens:
         return Answer(_truncate(content, max_tokens), reasoning, [], "length")
     return Answer(content, reasoning)
+
+
+def rag_answer(messages: list[dict[str, Any]]) -> str | None:
+    """The sentence of the retrieved context that best answers the question, or None when the
+    prompt is not a RAG prompt (no context marker such as "Context information is below",
+    "Context:", "上下文", "资料" in the last user message or a system message).
+
+    The question follows a "Query:" / "Question:" / "问题：" label, else it is the last user
+    message. The best sentence shares the most words (Latin) and character pairs (CJK) with it;
+    ties go to the earliest, no overlap to the first sentence.
+    """
+    text = last_user_text(messages)
+    labelled = list(_QUESTION_LABEL.finditer(text))
+    if labelled:
+        source, question = text[: labelled[-1].start()], text[labelled[-1].end() :]
+        question = _ANSWER_LABEL.split(question, 1)[0]
+    else:
+        system = [message_text(m) for m in messages if m.get("role") in ("system", "developer")]
+        source, question = "\n".join(system), text
+    marker = _CONTEXT_MARK.search(source)
+    if marker is None or not question.strip():
+        return None
+    context = source[marker.end() :]
+    if not marker[0].rstrip().endswith((":", "：")):
+        context = context.split("\n", 1)[1] if "\n" in context else ""
+    context = _CONTEXT_END.split(context.strip(" \n-"), 1)[0]
+    sentences = [s.strip() for s in _CONTEXT_SENTENCE.split(context) if s.strip(" -\n")]
+    if not sentences:
+        return None
+    wanted = _terms(question)
+    return max(sentences, key=lambda s: (len(wanted & _terms(s)), -sentences.index(s)))
+
+
+_CONTEXT_MARK = re.compile(
+    r"context information is below\.?|(?:context|documents?|sources?)\s*[:：]|上下文[^\n]*|"
+    r"(?:参考|以下)?资料[^\n]*|参考文档[^\n]*",
+    re.IGNORECASE,
+)
+_QUESTION_LABEL = re.compile(r"^\s*(?:query|question|问题|查询)\s*[:：]", re.I | re.M)
+_ANSWER_LABEL = re.compile(r"^\s*(?:answer|回答|答案)\s*[:：]", re.I | re.M)
+_CONTEXT_END = re.compile(r"^-{3,}\s*$|^\s*(?:given the context|instruction\s*:)", re.I | re.M)
+_CONTEXT_SENTENCE = re.compile(r"(?<=[。！？!?])|(?<=[.;])\s+|\n+")
+_WORD = re.compile(r"[A-Za-z0-9]{2,}")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_FUNCTION_WORDS = words(
+    "a an and are as at be by did do does for from how in is it of on or that the this to "
+    "was were what when where which who why with"
+)
+
+
+def _terms(text: str) -> set[str]:
+    """Latin words (lower case, not function words) and CJK character pairs: what a question and
+    a sentence share."""
+    terms = {word.lower() for word in _WORD.findall(text)} - _FUNCTION_WORDS
+    for run in _CJK_RUN.findall(text):
+        terms.update(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+    return terms
 
 
 def _structured(body: dict[str, Any], traits: Traits, text: str) -> str | None:
