@@ -1,4 +1,4 @@
-"""CNLLM: a LlamaIndex LLM over the cn-llm core.
+"""CNLLM, CNLLMEmbedding and CNLLMRerank: LlamaIndex components over the cn-llm core.
 
 >>> from llama_index_cn_llm import CNLLM
 >>> CNLLM.class_name()
@@ -20,12 +20,26 @@ if TYPE_CHECKING:
         UNKNOWN_MODEL_CONTEXT_WINDOW,
         UNKNOWN_MODEL_NUM_OUTPUT,
     )
+    from llama_index_cn_llm.embeddings import CNLLMEmbedding
+    from llama_index_cn_llm.rerank import CNLLMRerank
 
-__all__ = ["CNLLM", "UNKNOWN_MODEL_CONTEXT_WINDOW", "UNKNOWN_MODEL_NUM_OUTPUT"]
+__all__ = [
+    "CNLLM",
+    "CNLLMEmbedding",
+    "CNLLMRerank",
+    "UNKNOWN_MODEL_CONTEXT_WINDOW",
+    "UNKNOWN_MODEL_NUM_OUTPUT",
+]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    dict.fromkeys(__all__, "base"),
+    {
+        "CNLLM": "base",
+        "CNLLMEmbedding": "embeddings",
+        "CNLLMRerank": "rerank",
+        "UNKNOWN_MODEL_CONTEXT_WINDOW": "base",
+        "UNKNOWN_MODEL_NUM_OUTPUT": "base",
+    },
     extra="llama-index",
     framework="llama_index",
 )

@@ -11,11 +11,23 @@ import pytest
 PACKAGES = {
     "langchain_cn_llm": (
         "langchain_core",
-        ["ChatCNLLM", "CNLLMCallbackHandler", "get_cn_llm_callback"],
+        [
+            "ChatCNLLM",
+            "CNLLMCallbackHandler",
+            "CNLLMEmbeddings",
+            "CNLLMRerank",
+            "get_cn_llm_callback",
+        ],
     ),
     "llama_index_cn_llm": (
         "llama_index",
-        ["CNLLM", "UNKNOWN_MODEL_CONTEXT_WINDOW", "UNKNOWN_MODEL_NUM_OUTPUT"],
+        [
+            "CNLLM",
+            "CNLLMEmbedding",
+            "CNLLMRerank",
+            "UNKNOWN_MODEL_CONTEXT_WINDOW",
+            "UNKNOWN_MODEL_NUM_OUTPUT",
+        ],
     ),
 }
 
@@ -51,6 +63,11 @@ def test_names_resolve_to_their_modules_and_unknown_names_fail() -> None:
     assert langchain_cn_llm.ChatCNLLM is ChatCNLLM
     assert langchain_cn_llm.get_cn_llm_callback is get_cn_llm_callback
     assert llama_index_cn_llm.CNLLM is CNLLM
+    from langchain_cn_llm.rerank import CNLLMRerank
+    from llama_index_cn_llm.embeddings import CNLLMEmbedding
+
+    assert langchain_cn_llm.CNLLMRerank is CNLLMRerank
+    assert llama_index_cn_llm.CNLLMEmbedding is CNLLMEmbedding
     with pytest.raises(AttributeError, match="no attribute 'ChatOpenAI'"):
         langchain_cn_llm.ChatOpenAI  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
