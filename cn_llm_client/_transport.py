@@ -256,10 +256,11 @@ class _Core:
     ) -> tuple[CNLLMError, bool]:
         """`exc` as our error, and whether the server may not have acted on the call yet."""
         if isinstance(exc, httpx.HTTPError):
-            partial = None if sink is None else sink.partial()
+            error = self.connection_error(exc, sink)
             safe = call.idempotent or isinstance(exc, _SAFE_TO_RETRY)
-            return self.connection_error(exc, partial), safe
-        # A stream that ended early without a chunk: nothing reached the caller, so resend it.
+            # A stream cut before its first chunk: nothing reached the caller, so resend it
+            # (`retry_or_raise` never resends one that had started).
+            return error, safe or isinstance(error, StreamInterruptedError)
         return exc, isinstance(exc, StreamInterruptedError)
 
     def retry_delay(
@@ -286,10 +287,8 @@ class _Core:
             return None
         return wait
 
-    def connection_error(
-        self, exc: httpx.HTTPError, partial: dict[str, Any] | None = None
-    ) -> CNLLMError:
-        """`exc` as our error; with `partial` (a stream that had started) a break is an interruption."""
+    def connection_error(self, exc: httpx.HTTPError, sink: _Sink[Any] | None = None) -> CNLLMError:
+        """`exc` as our error; in a stream (`sink` holds a fold) a break is an interruption."""
         # httpx-aiohttp maps every aiohttp connection error (refused, server disconnected) to
         # httpx.ConnectTimeout: for those, trust the aiohttp exception it was raised from.
         cause = exc.__cause__
@@ -302,11 +301,28 @@ class _Core:
         if self._api_key:  # h11 quotes an illegal header value, and that may be "Bearer <key>"
             detail = detail.replace(self._api_key, "<api key>")
         cls = APITimeoutError if timed_out else APIConnectionError
-        if partial is not None and not timed_out:
+        partial = None if sink is None else sink.partial()  # a dict only from a stream's sink
+        if sink is not None and partial is not None and not timed_out:
+            if not sink.started:
+                return self.closed_early(partial, detail)
             return StreamInterruptedError(
                 f"The stream from {self.host} broke: {detail}", partial=partial
             )
         return cls(f"{what} ({self.host}): {detail}", host=self.host, partial=partial)
+
+    def closed_early(
+        self, partial: dict[str, Any], detail: str | None = None, request_id: str | None = None
+    ) -> StreamInterruptedError:
+        """A stream that ended before its first event: what that usually means (issue 16.3)."""
+        how = f" ({detail})" if detail else ""
+        return StreamInterruptedError(
+            f"{self.host} closed the stream before sending anything{how}; servers commonly do "
+            "that for a prompt over the model's context length (llama.cpp does): shorten the "
+            "prompt or lower max_tokens, and see the server's log",
+            request_id=request_id,
+            partial=partial,
+            arrived=False,
+        )
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -432,6 +448,8 @@ class _Events:
     def finish(self) -> Iterator[dict[str, Any]]:
         """The last chunks at EOF; raises StreamInterruptedError if [DONE] never came."""
         yield from self._chunks(self.decoder.flush_raw())
+        if not self.started and not self.done:
+            raise self.core.closed_early(self.partial(), request_id=self.request_id)
         if not self.done:
             raise StreamInterruptedError(
                 f"The stream from {self.host} ended without [DONE]",

@@ -157,6 +157,13 @@ class StreamInterruptedError(CNLLMError):
 
     hint = "What arrived so far is in .partial."
 
+    def __init__(self, message: str, *, arrived: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.arrived = arrived  # False: the stream ended before its first chunk
+
+    def _hint(self) -> str:
+        return self.hint if self.arrived else ""
+
 
 class APIStatusError(CNLLMError):
     """The server answered an error status or stream error event; `.code` and `.body` say why."""

@@ -494,6 +494,41 @@ def test_stream_retried_only_before_first_event(delays: list[float]) -> None:
     assert len(seen) == 1  # a chunk had arrived: never sent again
 
 
+class _Breaks(httpx.SyncByteStream):
+    """A response body that fails with `error` after `reads`."""
+
+    def __init__(self, reads: list[bytes], error: Exception) -> None:
+        self.reads, self.error = reads, error
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.reads
+        raise self.error
+
+
+@pytest.mark.parametrize("how", ["eof", "dropped"])
+def test_a_stream_closed_before_its_first_event_says_so(how: str, delays: list[float]) -> None:
+    """llama.cpp closes an over-long prompt's stream before any event: say so, not "partial"."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        headers = {"content-type": "text/event-stream"}
+        if how == "eof":
+            return httpx.Response(200, headers=headers, content=b": ping\n\n")
+        dropped = httpx.RemoteProtocolError("peer closed connection without sending complete body")
+        return httpx.Response(200, headers=headers, stream=_Breaks([], dropped))
+
+    with pytest.raises(StreamInterruptedError) as info:
+        list(mock(handler).stream("/chat/completions", STREAM))
+    text = str(info.value)
+    assert "closed the stream before sending anything" in text
+    assert "context length" in text and "\n" not in text
+    assert "without [DONE]" not in text and ".partial" not in text
+    assert len(seen) == 3  # nothing had arrived, so it was safe to send again (and it was)
+    assert info.value.arrived is False
+    assert info.value.partial["choices"][0]["message"]["content"] is None  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
     ("response", "cls"),
     [

@@ -134,3 +134,16 @@ def test_chunks_before_a_cut_reach_the_caller_before_the_error(
         surface.call(raw_server.base_url, "Hello", pieces=pieces, max_retries=2)
     assert [p for p in pieces if p] == ["Hel", "lo"]
     assert raw_server.requests - before == 1  # text had reached the caller: never sent again
+
+
+@pytest.mark.parametrize("surface", STREAM_SURFACES, ids=str)
+def test_a_stream_closed_before_its_first_event_says_so_on_every_surface(
+    raw_server: RawServer, surface: Surface
+) -> None:
+    """A stream closed before any event (llama.cpp, over-long prompt): a message that says so."""
+    raw_server.events = []
+    raw_server.whole = True
+    with pytest.raises(StreamInterruptedError) as info:
+        surface.call(raw_server.base_url, "Hello", max_retries=0)
+    assert "closed the stream before sending anything" in str(info.value)
+    assert "context length" in str(info.value)
