@@ -267,17 +267,47 @@ def plan_rerank(
         raise InvalidRequestError(
             f"top_n must be an integer >= 1 (or None for all), not {top_n!r}."
         )
-    cap = info.max_rows if info is not None and info.max_rows else len(docs)
+    spans = _rerank_spans(query, docs, info)
     body = dict(params or {})
-    if top_n is not None and len(docs) <= cap:
+    if top_n is not None and len(spans) == 1:
         body["top_n"] = top_n  # one request: the server cuts; several: cut after the merge
     batches = [
-        Batch(start, len(chunk), {"model": model, "query": query, "documents": chunk, **body})
-        for start in range(0, len(docs), cap)
-        for chunk in [docs[start : start + cap]]
+        Batch(
+            start,
+            end - start,
+            {"model": model, "query": query, "documents": docs[start:end], **body},
+        )
+        for start, end in spans
     ]
     concurrency = _concurrency(provider, max_concurrency)
     return RerankPlan(model, provider.name, path, batches, concurrency, docs, top_n)
+
+
+def _rerank_spans(query: str, docs: list[str], info: ModelInfo | None) -> list[tuple[int, int]]:
+    """[start, end) ranges of at most `max_rows` documents whose estimated tokens (the query
+    counts once per document, as DashScope bills it) stay within `max_request_tokens`."""
+    max_rows = info.max_rows if info is not None and info.max_rows else len(docs)
+    if info is None or info.max_request_tokens is None:
+        return [
+            (start, min(start + max_rows, len(docs))) for start in range(0, len(docs), max_rows)
+        ]
+    budget, per_query = info.max_request_tokens, _estimated_tokens(query)
+    spans: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for i, doc in enumerate(docs):
+        cost = per_query + min(_estimated_tokens(doc), info.max_row_tokens or budget)
+        if i > start and (used + cost > budget or i - start >= max_rows):
+            spans.append((start, i))
+            start, used = i, 0
+        used += cost
+    spans.append((start, len(docs)))
+    return spans
+
+
+def _estimated_tokens(text: str) -> int:
+    """An upper estimate of a text's tokens: a CJK character (3 UTF-8 bytes) counts one, other
+    text one per 3 characters (real tokenizers: about 1.4 CJK characters or 4 letters a token)."""
+    return len(text.encode("utf-8")) // 3 + 1
 
 
 def query_text(model: str, text: str, *, task: str | None = None) -> str:

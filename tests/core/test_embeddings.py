@@ -145,7 +145,7 @@ def test_every_rerank_wire_shape_folds_into_one(shape: str) -> None:
 
 @pytest.fixture
 def dashscope() -> Iterator[FakeGateway]:
-    with FakeGateway(mode="dashscope", api_key=SECRET, latency=0.03) as gateway:
+    with FakeGateway(mode="dashscope", api_key=SECRET, latency=0.1) as gateway:
         yield gateway
 
 
@@ -225,6 +225,26 @@ def test_rerank_over_the_document_cap_is_split_and_merged(dashscope: FakeGateway
         "document": "大熊猫吃竹子",
     }
     assert len(result["results"]) == 3
+
+
+def test_rerank_requests_stay_within_the_token_budget(dashscope: FakeGateway) -> None:
+    """gte-rerank-v2 takes 30,000 tokens a request (query x documents + documents)."""
+    docs = ["竹" * 600 for _ in range(99)] + ["大熊猫吃竹子"]
+    with _client(dashscope) as client:
+        result = client.rerank("gte-rerank-v2", "熊猫吃什么", docs, top_n=1)
+    sizes = [len(r.body["documents"]) for r in dashscope.requests]
+    assert len(sizes) > 1 and sum(sizes) == 100
+    for request in dashscope.requests:
+        body = request.body
+        tokens = sum(count_tokens(body["query"]) + count_tokens(d) for d in body["documents"])
+        assert tokens <= 30_000
+    assert result["results"][0]["index"] == 99
+
+
+def test_the_emulator_refuses_a_rerank_over_the_token_budget(dashscope: FakeGateway) -> None:
+    body = {"model": "gte-rerank-v2", "query": "熊猫", "documents": ["竹" * 600] * 60}
+    with _client(dashscope) as client, pytest.raises(BadRequestError, match="exceed the limit"):
+        client._transport.post("/../../compatible-api/v1/reranks", body)
 
 
 async def test_async_rerank(dashscope: FakeGateway) -> None:
