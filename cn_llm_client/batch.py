@@ -460,6 +460,27 @@ class _JobBase:
                 counts[key] += int((job.get("request_counts") or {}).get(key) or 0)
         return counts
 
+    def estimated_saving(self) -> float | None:
+        """A floor on the USD saved against synchronous calls, from the prompts alone (a lower
+        bound on their tokens, the catalog's input price); None when a price is unknown or the
+        job was reopened from its state file (its lines are not kept there)."""
+        from ._payload import _message_text, _min_tokens
+        from .catalog import get_model
+
+        discount, total = self.provider.batch_discount, 0.0
+        for part in self.parts:
+            info = get_model(part.model, self.provider.name)
+            if discount is None or info is None or info.input_price is None or not part.lines:
+                return None
+            for raw in part.lines:
+                body = orjson.loads(raw)["body"]
+                texts = [_message_text(m) for m in body.get("messages") or []]
+                inputs = body.get("input")
+                texts += [inputs] if isinstance(inputs, str) else list(inputs or [])
+                tokens = sum(_min_tokens(text) for text in texts)
+                total += tokens * info.input_price / 1_000_000 * (1 - discount)
+        return total
+
     def _pending(self) -> list[str]:
         return [
             p.batch_id

@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--json", action="store_true", help="print the catalog as JSON")
     _retrieval_commands(command)
+    from ._batch_cli import add_batch_command
+
+    add_batch_command(command, shared)
 
     command(
         "demo",
