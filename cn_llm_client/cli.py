@@ -592,7 +592,48 @@ def _tour(client: CNLLMClient) -> int:
     _langchain_step(client, out)
     step("LlamaIndex query engine (llama_index_cn_llm.CNLLM)")
     _llama_index_step(client, out)
+    step("Retrieval (text-embedding-v4 and qwen3-rerank, on DashScope)")
+    _retrieval_step(out)
     return 0
+
+
+RETRIEVAL_PASSAGES = (
+    "大熊猫的食物百分之九十九都是竹子。",
+    "乌龙茶属于半发酵茶，铁观音和武夷岩茶都属此类。",
+    "二十四节气在二〇一六年列入非物质文化遗产名录。",
+)
+
+
+def _retrieval_step(out: TextIO) -> None:
+    """Embed a question and three passages, take the nearest, then rerank the passages.
+
+    DashScope serves both models (the AIsa gateway has no embeddings endpoint): the real one
+    with DASHSCOPE_API_KEY set, else the emulator in DashScope mode, whose vectors and scores
+    come from the text (hashed character n-grams), so even offline the right passage wins.
+    """
+    import contextlib
+
+    from .client import CNLLMClient
+
+    question = "乌龙茶是什么茶？"
+    with contextlib.ExitStack() as stack:
+        settings: dict[str, Any] = {"provider": "dashscope"}
+        if not os.environ.get("DASHSCOPE_API_KEY"):
+            from .testing import FakeGateway
+
+            gateway = stack.enter_context(FakeGateway(mode="dashscope", latency=0.02))
+            settings.update(base_url=gateway.base_url, api_key=gateway.api_key)
+            out.write("(DASHSCOPE_API_KEY not set: the offline gateway in DashScope mode)\n")
+        client = stack.enter_context(CNLLMClient(**settings))
+        rows = client.embed("text-embedding-v4", [question, *RETRIEVAL_PASSAGES])["data"]
+        query, *passages = (row["embedding"] for row in rows)
+        similarity = [sum(a * b for a, b in zip(query, p, strict=True)) for p in passages]
+        nearest = max(range(len(passages)), key=similarity.__getitem__)
+        best = client.rerank("qwen3-rerank", question, list(RETRIEVAL_PASSAGES), top_n=1)
+    top = best["results"][0]
+    out.write(f"question: {question}\n")
+    out.write(f"nearest by embedding: {RETRIEVAL_PASSAGES[nearest]}\n")
+    out.write(f"reranked first: {top['document']} (score {top['relevance_score']:.2f})\n")
 
 
 def _langchain_step(client: CNLLMClient, out: TextIO) -> None:

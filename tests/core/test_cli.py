@@ -214,7 +214,7 @@ def test_usage_error_exits_2(capsys: Any) -> None:
 
 
 def test_demo_offline(capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AISA_API_KEY", "AISA_BASE_URL"):
+    for name in ("AISA_API_KEY", "AISA_BASE_URL", "DASHSCOPE_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     status, out, err = run(capsys, "demo")
     assert status == 0, err
@@ -228,9 +228,13 @@ def test_demo_offline(capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         "Compare",
         "LangChain",
         "LlamaIndex",
+        "Retrieval",
     ):
         assert f"== {section}" in out
     assert "[reasoning] " in out and "[tool call] get_weather(" in out
+    # The retrieval step finds the passage that answers, by embedding and by reranking.
+    assert "nearest by embedding: 乌龙茶属于半发酵茶" in out
+    assert "reranked first: 乌龙茶属于半发酵茶" in out
 
 
 def test_python_dash_m_and_fast_import() -> None:
