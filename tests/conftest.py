@@ -53,3 +53,11 @@ def _settings_of(gateway: FakeGateway) -> dict[str, Any]:
 def connection() -> Callable[[FakeGateway], dict[str, Any]]:
     """``connection(gw)``: adapter keyword arguments for a DashScope-mode emulator."""
     return _settings_of
+
+
+@pytest.fixture
+def batch_gateway() -> Iterator[FakeGateway]:
+    """A fresh DashScope-mode emulator whose batch jobs pass each phase in 0.02 s."""
+    with FakeGateway(mode="dashscope") as gateway:
+        gateway.batches.phase_seconds = 0.02
+        yield gateway

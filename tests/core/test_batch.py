@@ -34,10 +34,8 @@ PROMPTS = [f"第{n}篇文章" for n in range(5)]
 
 
 @pytest.fixture
-def gw() -> Iterator[FakeGateway]:
-    with FakeGateway(mode="dashscope") as gateway:
-        gateway.batches.phase_seconds = 0.02
-        yield gateway
+def gw(batch_gateway: FakeGateway) -> FakeGateway:
+    return batch_gateway
 
 
 @pytest.fixture

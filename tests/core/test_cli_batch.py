@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,8 @@ from cn_llm_client.testing import FakeGateway
 
 
 @pytest.fixture
-def gw() -> Iterator[FakeGateway]:
-    with FakeGateway(mode="dashscope") as gateway:
-        gateway.batches.phase_seconds = 0.02
-        yield gateway
+def gw(batch_gateway: FakeGateway) -> FakeGateway:
+    return batch_gateway
 
 
 def run(gw: FakeGateway, *argv: str, provider: str = "dashscope") -> int:
