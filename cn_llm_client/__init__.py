@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from ._payload import forced_tool_choice_allowed, image_part
+    from ._config import ConnectionSettings, resolve_settings
+    from ._payload import check_params, forced_tool_choice_allowed, image_part
     from .budget import CostMeter
     from .catalog import ModelInfo, cost_of, get_model, list_models, suggest_models
     from .client import MODEL_MAP, AsyncCNLLMClient, CNLLMClient
@@ -49,6 +50,9 @@ _HOMES: dict[str, str] = {
     "CostMeter": "budget",
     "image_part": "_payload",
     "forced_tool_choice_allowed": "_payload",
+    "check_params": "_payload",
+    "resolve_settings": "_config",
+    "ConnectionSettings": "_config",
     "ModelInfo": "catalog",
     "get_model": "catalog",
     "list_models": "catalog",
@@ -66,6 +70,9 @@ __all__ = [
     "CostMeter",
     "image_part",
     "forced_tool_choice_allowed",
+    "check_params",
+    "resolve_settings",
+    "ConnectionSettings",
     "ModelInfo",
     "get_model",
     "list_models",

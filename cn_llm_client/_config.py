@@ -43,7 +43,11 @@ _HEADER_SAFE = re.compile(r"[!-~]+")  # printable ASCII, no spaces: what a beare
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """Resolved settings; ``api_key`` is kept out of the repr."""
+    """Resolved settings; ``api_key`` is kept out of the repr.
+
+    >>> resolve_settings(api_key="sk-secret", provider="deepseek")
+    ConnectionSettings(base_url='https://api.deepseek.com', provider=..., key_from_env=False)
+    """
 
     base_url: str
     provider: Provider

@@ -64,6 +64,7 @@ __all__ = [
     "KNOWN_PARAMETERS",
     "MAX_IMAGE_BYTES",
     "build_payload",
+    "check_params",
     "forced_tool_choice_allowed",
     "image_part",
     "needs_stream",
@@ -146,7 +147,7 @@ def build_payload(
     payload: dict[str, Any] = {"model": model}
     payload["messages"] = _messages(messages, info)
     _check_cache_markers(payload["messages"], preset)
-    _check_params(params)
+    check_params(params)
     if info is not None:
         _check_limits(model, info, payload["messages"], params)
     payload.update((k, v) for k, v in params.items() if v is not None)
@@ -459,7 +460,14 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_params(params: Mapping[str, Any]) -> None:
+def check_params(params: Mapping[str, Any]) -> None:
+    """Refuse near-miss parameter names and out-of-range values (InvalidRequestError), as
+    ``build_payload`` does; for settings given ahead of a call (the adapters' constructors).
+
+    >>> check_params({"temperature": 5})
+    Traceback (most recent call last):
+    cn_llm_client.errors.InvalidRequestError: temperature must be a number from 0 to 2, got 5.
+    """
     for name in params:
         if name in KNOWN_PARAMETERS:
             continue

@@ -6,12 +6,13 @@ owns HTTP, retries, validation, per-model policies and errors) → AIMessage / A
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 import json
-import os
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -64,8 +65,13 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from cn_llm_client import catalog
-from cn_llm_client._payload import forced_tool_choice_allowed
+from cn_llm_client import (
+    ConfigurationError,
+    catalog,
+    check_params,
+    forced_tool_choice_allowed,
+    resolve_settings,
+)
 from cn_llm_client._stream import parse_tool_arguments
 from cn_llm_client.budget import CostMeter
 from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
@@ -120,6 +126,15 @@ class ChatCNLLM(BaseChatModel):
     refuse calls (``BudgetExceededError``) once that much has been spent; ``get_cn_llm_callback()``
     totals tokens and cost across instances.
 
+    Settings are resolved at construction, as the core client resolves them: ``llm.base_url`` is
+    the URL calls go to (``AISA_BASE_URL`` or the provider preset when not given), a missing key
+    raises ``ConfigurationError`` (not for loopback servers and keyless providers) and
+    ``temperature=5`` raises ``InvalidRequestError``.
+
+    Copies (``model_copy(update=...)``, ``copy.copy``, ``copy.deepcopy``) use their own settings
+    and open their own connections; a copy starts a meter of its own (same ``budget_usd``, totals
+    at zero), so it never adds to or spends the original's budget.
+
     Pickling drops the API key (it is read again from the environment on unpickle), and
     ``dumpd`` stores only a reference to the key's environment variable.
     """
@@ -133,7 +148,8 @@ class ChatCNLLM(BaseChatModel):
     base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("base_url", "api_base", "openai_api_base")
     )
-    """None: ``AISA_BASE_URL``, else the provider preset (https://api.aisa.one/v1), at call time."""
+    """Default: ``AISA_BASE_URL``, else the provider preset (https://api.aisa.one/v1); the
+    resolved URL is what the field holds after construction."""
     provider: str | None = None
     """A preset from ``cn_llm_client.providers``: aisa (default), dashscope, deepseek, zhipu, ..."""
     temperature: float | None = None
@@ -196,20 +212,23 @@ class ChatCNLLM(BaseChatModel):
                     )
         return values
 
-    @model_validator(mode="after")
-    def _resolve_environment(self) -> Self:
-        self._apply_environment()
-        return self
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        check_params(self._default_params)  # temperature=5 fails here, as in ChatOpenAI
+        self._resolve_settings()
 
-    def _apply_environment(self) -> None:
-        """The key from the provider's environment variable; a fresh meter.
+    def _resolve_settings(self) -> None:
+        """``base_url`` and ``api_key`` as the core resolves them (the argument, else
+        ``AISA_BASE_URL`` / the provider's key variable, else the preset); a missing key raises
+        ConfigurationError (not for loopback servers and keyless providers).
 
-        ``base_url=None`` stays None: the core resolves it (``AISA_BASE_URL``, then the preset).
+        Called from ``__init__``, not a validator: pydantic would wrap our errors in a
+        ValidationError.
         """
-        preset = get_provider(self.provider)  # unknown provider → ConfigurationError
-        if self.api_key is None and preset.api_key_env and os.environ.get(preset.api_key_env):
-            self.api_key = SecretStr(os.environ[preset.api_key_env])
-        self._meter = CostMeter(limit_usd=self.budget_usd)
+        settings = resolve_settings(_secret(self.api_key), self.base_url, self.provider)
+        self.base_url = settings.base_url
+        if self.api_key is None and settings.api_key:
+            self.api_key = SecretStr(settings.api_key)
 
     # --- LangChain plumbing -------------------------------------------------------------------
 
@@ -270,6 +289,32 @@ class ChatCNLLM(BaseChatModel):
             profile["max_output_tokens"] = info.max_output
         return profile
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with its own connections and meter; ``update`` settings are used by the copy.
+
+        As in pydantic, ``update`` is not validated; a str ``api_key`` is kept as a SecretStr.
+        """
+        if update and isinstance(update.get("api_key"), str):
+            update = {**update, "api_key": SecretStr(update["api_key"])}
+        return super().model_copy(update=update, deep=deep)
+
+    def __copy__(self) -> Self:
+        """Fields copied, connections and meter not: a copy never sends through the original's
+        client nor adds to its meter totals (``model_copy`` comes here too)."""
+        copied = super().__copy__()
+        object.__setattr__(copied, "__pydantic_private__", _fresh_private_state(self))
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = self.__copy__()
+        shared = ("http_client", "http_async_client")  # the caller's own: used, never copied
+        fields = {
+            name: value if name in shared else copy.deepcopy(value, memo)
+            for name, value in self.__dict__.items()
+        }
+        object.__setattr__(copied, "__dict__", fields)
+        return copied
+
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle without the API key, the HTTP clients and the meter (see class docstring)."""
         state = super().__getstate__()
@@ -279,25 +324,24 @@ class ChatCNLLM(BaseChatModel):
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
-        self.__pydantic_private__ = {
-            "_lock": threading.Lock(),
-            "_meter": None,
-            "_client": None,
-            "_aclient": None,
-        }
-        self._apply_environment()
+        self.__pydantic_private__ = _fresh_private_state(self)
+        # The key of this process's environment; none here: the first call raises the error.
+        with contextlib.suppress(ConfigurationError):
+            self._resolve_settings()
 
     # --- the core clients ------------------------------------------------------------------------
 
     @property
     def meter(self) -> CostMeter:
-        """This instance's running totals (calls, tokens, cost) and budget."""
-        assert self._meter is not None
-        return self._meter
+        """This instance's running totals (calls, tokens, cost) and ``budget_usd`` limit."""
+        with self._lock:
+            if self._meter is None:
+                self._meter = CostMeter(limit_usd=self.budget_usd)
+            return self._meter
 
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
-            "api_key": self.api_key.get_secret_value() if self.api_key else None,
+            "api_key": _secret(self.api_key),
             "base_url": self.base_url,
             "provider": self.provider,
             "max_retries": self.max_retries,
@@ -309,20 +353,22 @@ class ChatCNLLM(BaseChatModel):
         return options
 
     def _sync_client(self) -> CNLLMClient:
-        with self._lock:
-            if self._client is None:
-                self._client = CNLLMClient(**self._client_options(), http_client=self.http_client)
-            return self._client
+        if self._client is None:
+            options = self._client_options()
+            with self._lock:
+                if self._client is None:
+                    self._client = CNLLMClient(**options, http_client=self.http_client)
+        return self._client
 
     def _async_client(self) -> AsyncCNLLMClient:
         # One client serves every event loop: the core keeps a pool per loop and closes it when
         # the loop shuts down (so reusing the model across asyncio.run() calls just works).
-        with self._lock:
-            if self._aclient is None:
-                self._aclient = AsyncCNLLMClient(
-                    **self._client_options(), http_client=self.http_async_client
-                )
-            return self._aclient
+        if self._aclient is None:
+            options = self._client_options()
+            with self._lock:
+                if self._aclient is None:
+                    self._aclient = AsyncCNLLMClient(**options, http_client=self.http_async_client)
+        return self._aclient
 
     def close(self) -> None:
         """Close the pooled sync connection (the next call opens a new one)."""
@@ -620,6 +666,18 @@ class ChatCNLLM(BaseChatModel):
         if method != "json_schema" or info is None or info.json_schema:
             return method
         return "function_calling" if info.tools else "json_mode"
+
+
+def _fresh_private_state(model: BaseModel) -> dict[str, Any]:
+    """Every private attribute at its default: a new lock, no clients, no meter."""
+    return {
+        name: attr.get_default(call_default_factory=True)
+        for name, attr in type(model).__private_attributes__.items()
+    }
+
+
+def _secret(key: SecretStr | str | None) -> str | None:
+    return key.get_secret_value() if isinstance(key, SecretStr) else key
 
 
 def _refuse_cut_output(model: str, max_tokens: int | None) -> Runnable[Any, Any]:

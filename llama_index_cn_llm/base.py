@@ -7,9 +7,10 @@ completions / chunks back to :class:`ChatResponse`.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
@@ -28,14 +29,15 @@ from llama_index.core.base.llms.types import (
     ThinkingBlock,
     ToolCallBlock,
 )
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
+from typing_extensions import Self
 
-from cn_llm_client import forced_tool_choice_allowed
+from cn_llm_client import check_params, forced_tool_choice_allowed, resolve_settings
 from cn_llm_client._payload import image_part
 from cn_llm_client._stream import delta_of, parse_tool_arguments
 from cn_llm_client.catalog import cost_of, get_model
@@ -85,6 +87,11 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         >>> meta.is_function_calling_model, meta.context_window > 100_000
         (True, True)
 
+    Settings are resolved at construction (``llm.base_url`` is the URL calls go to; a missing key
+    raises ``ConfigurationError``, ``temperature=5`` ``InvalidRequestError``). Copies
+    (``model_copy(update=...)``, ``copy.copy``, ``copy.deepcopy``) use their own settings and
+    connections. Pickles hold no key: the copy reads it from the environment.
+
     With a key in ``AISA_API_KEY``, ``Settings.llm = CNLLM(model="qwen3-max")`` is all it takes.
     Reasoning models (``deepseek-r1``) return a ``ThinkingBlock`` and stream
     ``additional_kwargs["thinking_delta"]``; sending history back follows the model's echo policy
@@ -125,6 +132,38 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     _client: CNLLMClient | None = PrivateAttr(default=None)
     _aclient: AsyncCNLLMClient | None = PrivateAttr(default=None)
 
+    def __init__(self, **kwargs: Any) -> None:
+        """Settings are checked and resolved here, as the core client does: ``base_url`` holds
+        the resolved URL (``AISA_BASE_URL`` or the preset), a missing key raises
+        ConfigurationError (not for loopback servers and keyless providers), ``temperature=5``
+        raises InvalidRequestError. (Not in a validator: pydantic would wrap our errors.)"""
+        super().__init__(**kwargs)
+        check_params(self._params({}))
+        self.base_url = resolve_settings(
+            _secret(self.api_key), self.base_url, self.provider
+        ).base_url
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with its own connections; ``update`` settings are used by the copy.
+
+        As in pydantic, ``update`` is not validated; a str ``api_key`` is kept as a SecretStr.
+        """
+        if update and isinstance(update.get("api_key"), str):
+            update = {**update, "api_key": SecretStr(update["api_key"])}
+        return super().model_copy(update=update, deep=deep)
+
+    def __copy__(self) -> Self:
+        """Fields copied, connections not: a copy never sends through the original's client."""
+        copied = super().__copy__()
+        object.__setattr__(copied, "__pydantic_private__", _fresh_private_state(self))
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = self.__copy__()
+        fields = {name: copy.deepcopy(value, memo) for name, value in self.__dict__.items()}
+        object.__setattr__(copied, "__dict__", fields)
+        return copied
+
     @classmethod
     def class_name(cls) -> str:
         return "CNLLM"
@@ -153,7 +192,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
 
     def _client_settings(self) -> dict[str, Any]:
         return {
-            "api_key": self.api_key.get_secret_value() if self.api_key else None,
+            "api_key": _secret(self.api_key),
             "base_url": self.base_url,
             "provider": self.provider,
             "timeout": self.timeout,
@@ -190,8 +229,8 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     def __getstate__(self) -> dict[Any, Any]:
         # Pickles carry no key and no connections: the copy reads the key from the environment.
         state = super().__getstate__()
-        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "api_key"}
-        state["__pydantic_private__"] = {}
+        state["__dict__"] = {**state["__dict__"], "api_key": None}
+        state["__pydantic_private__"] = _fresh_private_state(self)  # None: a fresh start
         return state
 
     # -- request and response translation -------------------------------------------------
@@ -447,6 +486,17 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "ignored the forced tool choice. Some servers do not support it; ask for the tool "
             "call explicitly in the prompt, or use a server that honours tool_choice."
         )
+
+
+def _fresh_private_state(model: BaseModel) -> dict[str, Any]:
+    return {
+        name: attr.get_default(call_default_factory=True)
+        for name, attr in type(model).__private_attributes__.items()
+    }
+
+
+def _secret(key: SecretStr | str | None) -> str | None:
+    return key.get_secret_value() if isinstance(key, SecretStr) else key
 
 
 def _finish_reason(completion: Any) -> str | None:
