@@ -32,6 +32,9 @@ Policies (all read from `models.json` / `providers.json`; unknown models pass th
   only where the provider takes them (DashScope), at most 4 per request;
 - qwen-mt takes exactly one user message (no system message); `translation_options`
   defaults to `{"source_lang": "auto", "target_lang": "English"}`;
+- `web_search=True | {options}` is spelled per provider (`_web_search.py`: Qwen
+  `enable_search` + `search_options`, Zhipu's `web_search` tool, Kimi's `$web_search`), and
+  refused on providers and models without search;
 - limits, from the catalog: `max_tokens` (or `max_completion_tokens`) above the model's output
   limit (`max_output`) is refused, not clamped, naming the limit (a silent clamp would hide a
   cut answer); a prompt whose conservative token estimate (1 token per 6 characters, per 3
@@ -56,6 +59,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cn_llm_client._web_search import apply_web_search
 from cn_llm_client.catalog import ModelInfo, get_model, list_models
 from cn_llm_client.errors import InvalidRequestError
 from cn_llm_client.providers import Provider, get_provider, provider_names
@@ -85,7 +89,7 @@ _MT_DEFAULT_OPTIONS = {"source_lang": "auto", "target_lang": "English"}
 KNOWN_PARAMETERS = frozenset(
     {
         # build_payload's own
-        "stream", "tools", "tool_choice", "reasoning", "provider",
+        "stream", "tools", "tool_choice", "reasoning", "provider", "web_search",
         # OpenAI chat completions
         "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
         "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
@@ -126,6 +130,7 @@ def build_payload(
     tool_choice: str | bool | dict[str, Any] | None = None,
     reasoning: bool | int | None = None,
     provider: str | None = None,
+    web_search: bool | Mapping[str, Any] | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """The chat-completions body for `model`, validated; raises InvalidRequestError.
@@ -153,6 +158,7 @@ def build_payload(
     payload.update((k, v) for k, v in params.items() if v is not None)
     _apply_tools(payload, model, info, preset, tools, tool_choice)
     _apply_reasoning(payload, model, info, preset, reasoning)
+    apply_web_search(payload, model, info, preset, web_search)
     _apply_model_rules(payload, model, info, preset)
     if stream:
         payload["stream"] = True
@@ -173,7 +179,8 @@ def needs_stream(
     `params` are the other `build_payload` keyword arguments; an explicit `enable_thinking`
     wins over `reasoning=`, which wins over the model's default (open Qwen3 think unasked).
     The client streams and folds such calls, so a non-stream caller never sees DashScope's
-    "enable_thinking must be set to false for non-streaming calls".
+    "enable_thinking must be set to false for non-streaming calls". Likewise `web_search=` on a
+    DashScope multimodal model, which searches only in streaming calls.
 
     >>> needs_stream("qwen-plus", provider="dashscope", reasoning=True)
     True
@@ -183,9 +190,11 @@ def needs_stream(
     (True, False)
     """
     preset = get_provider(provider)
+    info = get_model(model, preset.name)
+    if params.get("web_search") and preset.web_search == "enable_search" and info and info.vision:
+        return True  # DashScope: "Non-streaming mode does not support Web Search" (multimodal)
     if not preset.thinking_requires_stream:
         return False
-    info = get_model(model, preset.name)
     thinking = params.get("enable_thinking")
     if thinking is None and reasoning is not None and _switch(info, preset) == "enable_thinking":
         thinking = reasoning is not False  # True or a budget turns it on

@@ -78,6 +78,8 @@ class ModelInfo:
     single_user_message: bool
     thinking_requires_stream: bool
     cache_hit_price: float | None = None  # USD per 1M prompt tokens read from the context cache
+    web_search: bool = True  # searches where the provider offers it (providers.json web_search)
+    video: bool = False  # video input: video_url parts and frame lists
     source: str = ""
     note: str = ""
     # Embedding and rerank models (kind != "chat"); None = not documented.

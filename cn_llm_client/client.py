@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ._transport import AsyncChatStream, ChatStream
+    from ._web_search import SearchRounds
 
 __all__ = ["MODEL_MAP", "AsyncCNLLMClient", "CNLLMClient"]
 
@@ -152,6 +153,14 @@ class _ClientBase:
 
         _check_reserved(params)
         return needs_stream(model, provider=self.provider, **params)
+
+    def _search_rounds(self, messages: Messages, params: dict[str, Any]) -> SearchRounds | None:
+        """Kimi's `$web_search` echo loop when `web_search=` asks for it here, else None."""
+        from ._web_search import SearchRounds, wants_echo
+
+        if wants_echo(params.get("web_search"), self.provider):
+            return SearchRounds(messages)
+        return None
 
     def _finish(self, model: str, completion: dict, request_id: str | None) -> dict:
         """Fill usage["cost"] from the catalog when missing, add request_id, charge the meter."""
@@ -273,8 +282,17 @@ class CNLLMClient(FilesMixin, _ClientBase):
         >>> response["usage"]["cost"] > 0  # USD: the gateway's figure, else the catalog's prices
         True
         """
+        rounds = self._search_rounds(messages, params)
+        if rounds is None:
+            return self._chat_once(model, messages, params)
+        while True:
+            completion = self._chat_once(model, rounds.messages, params)
+            if not rounds.next(completion):
+                return rounds.finish(completion)
+
+    def _chat_once(self, model: str, messages: Messages, params: dict[str, Any]) -> dict:
         if self._folds_stream(model, params):
-            with self.stream(model, messages, **params) as stream:
+            with self._stream_once(model, messages, params) as stream:
                 for _ in stream:
                     pass
                 return stream.completion()
@@ -282,7 +300,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
         response = self._transport.post(CHAT_PATH, payload)
         return self._finish(model, response.data, response.request_id)
 
-    def stream(self, model: str, messages: Messages, **params: Any) -> MeteredStream:
+    def stream(self, model: str, messages: Messages, **params: Any) -> MeteredStream | SearchStream:
         """A stream of chunk dicts; ``.completion()`` is the fold (cost filled once complete).
 
         >>> client = CNLLMClient()
@@ -292,6 +310,12 @@ class CNLLMClient(FilesMixin, _ClientBase):
         >>> message["reasoning_content"], message["content"]
         ('Thinking about: Why?', '[deepseek-r1] Why?')
         """
+        rounds = self._search_rounds(messages, params)
+        if rounds is not None:
+            return SearchStream(lambda m: self._stream_once(model, m, params), rounds)
+        return self._stream_once(model, messages, params)
+
+    def _stream_once(self, model: str, messages: Messages, params: dict[str, Any]) -> MeteredStream:
         payload = self._payload(model, messages, True, params)
         return MeteredStream(self._transport.stream(CHAT_PATH, payload), model, self._finish)
 
@@ -489,8 +513,17 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
 
     async def chat(self, model: str, messages: Messages, **params: Any) -> dict:
         """One completion, as ``CNLLMClient.chat`` (example: the class docstring)."""
+        rounds = self._search_rounds(messages, params)
+        if rounds is None:
+            return await self._chat_once(model, messages, params)
+        while True:
+            completion = await self._chat_once(model, rounds.messages, params)
+            if not rounds.next(completion):
+                return rounds.finish(completion)
+
+    async def _chat_once(self, model: str, messages: Messages, params: dict[str, Any]) -> dict:
         if self._folds_stream(model, params):
-            async with self.stream(model, messages, **params) as stream:
+            async with self._stream_once(model, messages, params) as stream:
                 async for _ in stream:
                     pass
                 return stream.completion()
@@ -498,8 +531,18 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         response = await self._transport.post(CHAT_PATH, payload)
         return self._finish(model, response.data, response.request_id)
 
-    def stream(self, model: str, messages: Messages, **params: Any) -> AsyncMeteredStream:
+    def stream(
+        self, model: str, messages: Messages, **params: Any
+    ) -> AsyncMeteredStream | AsyncSearchStream:
         """Chunk dicts for ``async with`` / ``async for``; see ``CNLLMClient.stream``."""
+        rounds = self._search_rounds(messages, params)
+        if rounds is not None:
+            return AsyncSearchStream(lambda m: self._stream_once(model, m, params), rounds)
+        return self._stream_once(model, messages, params)
+
+    def _stream_once(
+        self, model: str, messages: Messages, params: dict[str, Any]
+    ) -> AsyncMeteredStream:
         payload = self._payload(model, messages, True, params)
         return AsyncMeteredStream(self._transport.stream(CHAT_PATH, payload), model, self._finish)
 
@@ -729,3 +772,143 @@ class AsyncMeteredStream(_MeteredBase):
 
     async def __aexit__(self, *exc: Any) -> None:
         await self._inner.__aexit__(*exc)
+
+
+def _held(chunk: dict) -> bool:
+    """A chunk a search round holds back until it is known to be the answer's: tool-call
+    fragments (the `$web_search` call), the finish reason and usage."""
+    if chunk.get("usage"):
+        return True
+    return any(
+        choice.get("finish_reason") or (choice.get("delta") or {}).get("tool_calls")
+        for choice in chunk.get("choices") or ()
+    )
+
+
+def _with_usage(chunk: dict, usage: Any) -> dict:
+    return {**chunk, "usage": usage} if chunk.get("usage") else chunk
+
+
+class _SearchBase:
+    """Kimi's search rounds as one stream (`_web_search.SearchRounds`).
+
+    Each round streams; its text goes out as it arrives, while tool-call fragments, the finish
+    reason and usage are held until the round ends: a round that only calls `$web_search` is
+    echoed (its held chunks dropped) and the next round starts; the answer's are sent, the
+    usage chunk carrying the usage summed over every round (as ``.completion()`` does).
+    """
+
+    def __init__(self, open_round: Callable[[Messages], Any], rounds: SearchRounds) -> None:
+        self._open = open_round
+        self._rounds = rounds
+        self._current: Any = None
+        self._final: dict | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        return None if self._current is None else self._current.request_id  # type: ignore[no-any-return]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self._current is None else self._current.headers  # type: ignore[no-any-return]
+
+    def completion(self) -> dict:
+        """The answer (usage summed over the rounds) once complete; else the round so far."""
+        if self._final is not None:
+            return self._final
+        return {} if self._current is None else self._current.completion()  # type: ignore[no-any-return]
+
+    def _end_round(self, completion: dict) -> bool:
+        """True when another round follows; else the answer is final."""
+        if self._rounds.next(completion):
+            return True
+        self._final = self._rounds.finish(completion)
+        return False
+
+
+class SearchStream(_SearchBase):
+    """`CNLLMClient.stream` with Kimi's `$web_search`: the interface of ``MeteredStream``."""
+
+    def __init__(
+        self, open_round: Callable[[Messages], MeteredStream], rounds: SearchRounds
+    ) -> None:
+        super().__init__(open_round, rounds)
+        self._chunks: Iterator[dict] | None = None
+
+    def __iter__(self) -> SearchStream:
+        return self
+
+    def __next__(self) -> dict:
+        if self._chunks is None:
+            self._chunks = self._run()
+        return next(self._chunks)
+
+    def _run(self) -> Iterator[dict]:
+        while True:
+            held = []
+            with self._open(self._rounds.messages) as stream:
+                self._current = stream
+                for chunk in stream:
+                    if _held(chunk):
+                        held.append(chunk)
+                    else:
+                        yield chunk
+            if not self._end_round(stream.completion()):
+                break
+        assert self._final is not None
+        for chunk in held:
+            yield _with_usage(chunk, self._final.get("usage"))
+
+    def close(self) -> None:
+        if self._chunks is not None:
+            self._chunks.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> SearchStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AsyncSearchStream(_SearchBase):
+    """`AsyncCNLLMClient.stream` with Kimi's `$web_search`: ``AsyncMeteredStream``'s interface."""
+
+    def __init__(
+        self, open_round: Callable[[Messages], AsyncMeteredStream], rounds: SearchRounds
+    ) -> None:
+        super().__init__(open_round, rounds)
+        self._chunks: AsyncIterator[dict] | None = None
+
+    def __aiter__(self) -> AsyncSearchStream:
+        return self
+
+    async def __anext__(self) -> dict:
+        if self._chunks is None:
+            self._chunks = self._run()
+        return await anext(self._chunks)
+
+    async def _run(self) -> AsyncIterator[dict]:
+        while True:
+            held = []
+            async with self._open(self._rounds.messages) as stream:
+                self._current = stream
+                async for chunk in stream:
+                    if _held(chunk):
+                        held.append(chunk)
+                    else:
+                        yield chunk
+            if not self._end_round(stream.completion()):
+                break
+        assert self._final is not None
+        for chunk in held:
+            yield _with_usage(chunk, self._final.get("usage"))
+
+    async def aclose(self) -> None:
+        if self._chunks is not None:
+            await self._chunks.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> AsyncSearchStream:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()

@@ -16,6 +16,7 @@ import functools
 import json
 from dataclasses import dataclass, field, fields
 from importlib import resources
+from typing import Literal
 
 from cn_llm_client.catalog import ReasoningSwitch
 from cn_llm_client.errors import ConfigurationError
@@ -23,6 +24,8 @@ from cn_llm_client.errors import ConfigurationError
 __all__ = ["DEFAULT_PROVIDER", "Provider", "get_provider", "provider_names", "providers_with"]
 
 DEFAULT_PROVIDER = "aisa"
+
+WebSearchStyle = Literal["enable_search", "web_search_tool", "builtin_function"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class Provider:
     json_schema: bool = True
     error_shape: str = "openai"
     default_model: str | None = None
+    web_search: WebSearchStyle | None = None  # how web_search= is sent (_web_search.py); None: none
     notes: str = ""
     # Quirks of local servers (llama.cpp, LM Studio): the docs table and the emulator read them.
     stream_usage: bool = True  # False: streams end without a usage chunk, whatever was asked

@@ -168,6 +168,11 @@ class ChatCNLLM(BaseChatModel):
     """Attach ``usage_metadata`` to a stream's last chunk; per call: ``stream(x, stream_usage=False)``."""
     reasoning: bool | int | None = None
     """Thinking switch: True/False, or a thinking budget in tokens; mapped per model family."""
+    web_search: bool | dict[str, Any] | None = None
+    """Ground answers in a web search: True, or the provider's search options (Qwen
+    ``{"search_strategy": "max", "forced_search": True}``; per call: ``invoke(x, web_search=True)``).
+    DashScope, Zhipu and Kimi (the client runs Kimi's ``$web_search`` round); sources, when the
+    provider returns them (Zhipu), are in ``response_metadata["web_search"]``."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra request body parameters (e.g. ``{"response_format": ...}``). Unknown constructor
     arguments land here too, with a warning (``ChatCNLLM(enable_thinking=True)``)."""
@@ -399,6 +404,7 @@ class ChatCNLLM(BaseChatModel):
             "max_tokens": self.max_tokens,
             "top_p": self.top_p,
             "reasoning": self.reasoning,
+            "web_search": self.web_search,
         }
         return {k: v for k, v in params.items() if v is not None}
 
@@ -494,6 +500,8 @@ class ChatCNLLM(BaseChatModel):
         }
         if "credits_remaining" in usage:
             metadata["credits_remaining"] = usage["credits_remaining"]
+        if completion.get("web_search"):  # search sources (Zhipu)
+            metadata["web_search"] = completion["web_search"]
         return metadata
 
     # --- streaming -------------------------------------------------------------------------------

@@ -122,6 +122,13 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         default=None,
         description="Thinking switch: True/False, or a thinking budget in tokens; None = default.",
     )
+    web_search: bool | dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Ground answers in a web search: True or the provider's search options (DashScope, "
+            "Zhipu, Kimi); sources, when returned, in additional_kwargs['web_search']."
+        ),
+    )
     context_window: int | None = Field(
         default=None, description="Override the catalog's context window (unknown models)."
     )
@@ -241,6 +248,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "max_tokens": self.max_tokens,
             "top_p": self.top_p,
             "reasoning": self.reasoning,
+            "web_search": self.web_search,
             **self.additional_kwargs,
             **kwargs,
         }
@@ -255,8 +263,9 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "total_tokens": usage.get("total_tokens"),
             "cost": cost_of(self.model, usage, self.provider),
         }
-        # Context-cache figures, which the core reads from each provider's own field.
-        for name in ("cache_read_tokens", "cache_write_tokens"):
+        # Context-cache figures, which the core reads from each provider's own field, and Kimi's
+        # $web_search rounds (summed by the core).
+        for name in ("cache_read_tokens", "cache_write_tokens", "searches", "search_tokens"):
             if usage.get(name) is not None:
                 counts[name] = usage[name]
         return counts
@@ -266,6 +275,8 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         extra = self._usage(completion.get("usage"))
         if _forces_a_tool(params):  # kept for get_tool_calls_from_response's error message
             extra["tool_choice"] = params["tool_choice"]
+        if completion.get("web_search"):  # search sources (Zhipu)
+            extra["web_search"] = completion["web_search"]
         return ChatResponse(
             message=_from_openai_message(message), raw=completion, additional_kwargs=extra
         )

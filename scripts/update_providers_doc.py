@@ -3,8 +3,8 @@
     python scripts/update_providers_doc.py           # rewrite the table in place
     python scripts/update_providers_doc.py --check   # exit 1 if the table is out of date
 
-The table sits between ``<!-- providers:start -->`` and ``<!-- providers:end -->``; the prose
-around it is written by hand. Adding a preset to providers.json and running this script is all
+The tables sit between ``<!-- providers:start -->`` / ``<!-- providers:end -->`` and
+``<!-- features:start -->`` / ``<!-- features:end -->``; the prose around them is written by hand. Adding a preset to providers.json and running this script is all
 the page needs.
 """
 
@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from cn_llm_client.catalog import list_models
 from cn_llm_client.providers import Provider, get_provider, provider_names
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "providers.md"
-START, END = "<!-- providers:start -->", "<!-- providers:end -->"
-_BLOCK = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
 
 _SWITCH = {
     "enable_thinking": "`enable_thinking: true` (budget: `thinking_budget`)",
@@ -77,6 +76,33 @@ def _row(p: Provider) -> list[str]:
     ]
 
 
+def _web_search(p: Provider) -> str:
+    return {
+        "enable_search": "`enable_search` + `search_options` (no sources returned)",
+        "web_search_tool": "`web_search` tool; sources in the reply",
+        "builtin_function": "`$web_search`, echo round run by the client; thinking off",
+    }.get(p.web_search or "", "—")
+
+
+def _models_with(p: Provider, capability: str) -> str:
+    models = [f"`{m.id}`" for m in list_models(p.name) if getattr(m, capability)]
+    return ", ".join(models) or "—"
+
+
+# One column per feature of issue 14 (what `web_search=`, video parts, ... become on each preset).
+FEATURES: tuple[tuple[str, Callable[[Provider], str]], ...] = (("`web_search=`", _web_search),)
+
+
+def features_markdown() -> str:
+    """The feature x provider table: how each preset takes each feature ("—": refused)."""
+    presets = [get_provider(name) for name in provider_names()]
+    header = ["Provider", *(title for title, _ in FEATURES)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for p in presets:
+        lines.append("| " + " | ".join([f"`{p.name}`", *(cell(p) for _, cell in FEATURES)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def providers_markdown() -> str:
     """The provider table, one row per preset, then each preset's notes."""
     presets = [get_provider(name) for name in provider_names()]
@@ -87,11 +113,19 @@ def providers_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _replace(text: str, name: str, table: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if len(block.findall(text)) != 1:
+        raise ValueError(f"expected exactly one {start} ... {end} block")
+    return block.sub(lambda _: f"{start}\n{table}{end}", text)
+
+
 def with_providers_table(text: str) -> str:
-    """`text` with the block between the markers replaced by the current table."""
-    if len(_BLOCK.findall(text)) != 1:
-        raise ValueError(f"expected exactly one {START} ... {END} block")
-    return _BLOCK.sub(lambda _: f"{START}\n{providers_markdown()}{END}", text)
+    """`text` with the generated blocks (providers, features) replaced by the current tables."""
+    return _replace(
+        _replace(text, "providers", providers_markdown()), "features", features_markdown()
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -34,11 +34,12 @@ EXPECTED = {
     "llamaindex_agent.py": "tool call:",
     "llamaindex_multimodal.py": "qwen3-vl-plus:",
     "ray_batch.py": "rows classified by",
+    "web_search.py": "kimi searches: 1, search tokens:",
 }
 
 
 def run_example(name: str) -> subprocess.CompletedProcess[str]:
-    keys = ("AISA_API_KEY", "AISA_BASE_URL", "DASHSCOPE_API_KEY")
+    keys = ("AISA_API_KEY", "AISA_BASE_URL", "DASHSCOPE_API_KEY", "MOONSHOT_API_KEY")
     env = {k: v for k, v in os.environ.items() if k not in keys}
     env["PYTHONIOENCODING"] = "utf-8"
     return subprocess.run(

@@ -83,6 +83,14 @@ How the emulated models answer (the same request always gets the same answer):
   instance of the schema.
 - Images (`image_url` parts): only for vision models, else 400; data URLs must be
   `data:image/...;base64,` with valid base64 and at most 10485760 bytes.
+- Web search (wire-facts-2 section 3): dashscope `enable_search` (with `search_options`
+  checked: strategy, freshness, at most 25 sites; multimodal models only when streaming),
+  zhipu's `web_search` tool (the completion gets a top-level `web_search` list of two sources;
+  non-stream), moonshot's `$web_search` builtin (the first reply calls it, arguments
+  `{"search_result": {...}, "usage": {"total_tokens": N}}`; after the echoed tool result, N is
+  added to prompt_tokens; refused while thinking, or when a later request no longer declares
+  it). A searched answer reads `"[<model>] (web) <text>"`. Other modes refuse tool types other
+  than `function`.
 - usage on every answer; aisa mode adds `cost` (catalog prices, else $1/$4 per 1M tokens) and
   `credits_remaining` (counting down from `credits`, 402 once spent); deepseek mode adds
   `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens`. Every response carries `x-request-id`

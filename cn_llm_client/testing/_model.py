@@ -26,6 +26,7 @@ __all__ = [
     "count_tokens",
     "known_models",
     "prompt_tokens",
+    "searched",
     "thinking_on",
 ]
 
@@ -98,9 +99,14 @@ def count_tokens(text: str) -> int:
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
-    """Emulated prompt tokens: each message's text plus 4, and the tools' JSON."""
+    """Emulated prompt tokens: each message's text plus 4, the tools' JSON, and the search text
+    a Kimi `$web_search` result stands for."""
     messages = body.get("messages") or []
-    tokens = sum(4 + count_tokens(message_text(m)) for m in messages if isinstance(m, dict))
+    tokens = sum(
+        4 + count_tokens(message_text(m)) + search_tokens(m)
+        for m in messages
+        if isinstance(m, dict)
+    )
     if body.get("tools"):
         tokens += count_tokens(orjson.dumps(body["tools"]).decode())
     return tokens
@@ -212,6 +218,7 @@ def check_request(body: dict[str, Any], traits: Traits, mode: str) -> Rejection 
     return (
         _check_limits(body, traits, mode)
         or _check_tool_turns(messages, mode)
+        or _check_web_search(body, traits, mode)
         or _check_json_word(body, mode)
         or _check_images(messages, traits)
         or _check_provider(body, traits, mode)
@@ -286,6 +293,79 @@ def _check_tool_turns(messages: list[dict[str, Any]], mode: str) -> Rejection | 
             calls = message.get("tool_calls") if role == "assistant" else None
             waiting = {str(c.get("id")) for c in calls or [] if isinstance(c, dict)}
     return None
+
+
+SEARCH_TOOL = "$web_search"
+_SEARCH_STRATEGIES = ("turbo", "max", "agent", "agent_max")
+# The tool types each mode takes besides "function": Kimi's builtin $web_search, Zhipu's web_search.
+_TOOL_TYPES = {"moonshot": "builtin_function", "zhipu": "web_search"}
+
+
+def _search_tool(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The request's web-search tool (Kimi's `$web_search` builtin or Zhipu's), if any."""
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict) and tool.get("type") in ("builtin_function", "web_search"):
+            return tool
+    return None
+
+
+def _check_web_search(body: dict[str, Any], traits: Traits, mode: str) -> Rejection | None:
+    """Search as each provider takes it (wire-facts-2 section 3)."""
+    for tool in body.get("tools") or ():
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind not in ("function", _TOOL_TYPES.get(mode)):
+            return Rejection(400, f"Invalid tool type {kind!r}: only 'function' is supported")
+        if kind == "builtin_function" and (tool.get("function") or {}).get("name") != SEARCH_TOOL:
+            return Rejection(400, "Unknown builtin function; the only one is $web_search")
+    searching = _search_tool(body) is not None
+    if mode == "moonshot" and searching and thinking_on(body, traits, mode):
+        return Rejection(400, "$web_search is not supported in thinking mode; disable thinking")
+    echoed = any(m.get("name") == SEARCH_TOOL for m in body["messages"] if m.get("role") == "tool")
+    if mode == "moonshot" and echoed and not searching:
+        return Rejection(
+            400, "tool $web_search is not declared in tools (declare it on every request)"
+        )
+    if mode != "dashscope" or not body.get("enable_search"):
+        return None
+    options = body.get("search_options") or {}
+    strategy = options.get("search_strategy")
+    if strategy is not None and strategy not in _SEARCH_STRATEGIES:
+        return Rejection(
+            400, f"search_options.search_strategy {strategy!r} is invalid", "InvalidParameter"
+        )
+    if options.get("freshness") not in (None, 7, 30, 180, 365):
+        return Rejection(
+            400, "search_options.freshness must be 7, 30, 180 or 365", "InvalidParameter"
+        )
+    if len(options.get("assigned_site_list") or ()) > 25:
+        return Rejection(
+            400, "search_options.assigned_site_list takes at most 25 sites", "InvalidParameter"
+        )
+    if traits.vision and not body.get("stream"):
+        return Rejection(400, "Non-streaming mode does not support Web Search", "InvalidParameter")
+    return None
+
+
+def searched(body: dict[str, Any], mode: str) -> bool:
+    """Whether the answer is grounded by a web search (Kimi: after the echo round)."""
+    if mode == "dashscope":
+        return bool(body.get("enable_search"))
+    if mode == "zhipu":
+        return _search_tool(body) is not None
+    last = body["messages"][-1]
+    return mode == "moonshot" and last.get("role") == "tool" and last.get("name") == SEARCH_TOOL
+
+
+def search_tokens(message: dict[str, Any]) -> int:
+    """The tokens a `$web_search` tool result says its search text costs (0 for other messages)."""
+    if message.get("role") != "tool" or message.get("name") != SEARCH_TOOL:
+        return 0
+    try:
+        usage = orjson.loads(message.get("content") or "{}").get("usage") or {}
+    except (orjson.JSONDecodeError, AttributeError):
+        return 0
+    tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return tokens if isinstance(tokens, int) else 0
 
 
 def _check_json_word(body: dict[str, Any], mode: str) -> Rejection | None:
@@ -418,10 +498,17 @@ class Answer:
     reasoning: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str = "stop"
+    sources: list[dict[str, Any]] | None = None  # Zhipu's top-level `web_search` list
 
 
 def answer(
-    body: dict[str, Any], traits: Traits, *, thinking: bool, answer_chars: int | None, call_id: str
+    body: dict[str, Any],
+    traits: Traits,
+    *,
+    thinking: bool,
+    answer_chars: int | None,
+    call_id: str,
+    mode: str = "aisa",
 ) -> Answer:
     """The deterministic answer to `body` (rules in the `cn_llm_client.testing` docstring)."""
     messages = body["messages"]
@@ -432,7 +519,35 @@ def answer(
         reasoning = f"思考：用户说「{text}」，我来复述。" if chinese else f"Thinking about: {text}"
     last_role = messages[-1].get("role")
     turn = _current_turn(messages)
-    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    search_tool = _search_tool(body)
+    if searched(body, mode):  # answer as without search, marked "(web)"
+        functions = [t for t in body.get("tools") or () if t is not search_tool]
+        unsearched = {**body, "tools": functions, "enable_search": None}
+        if mode == "moonshot":  # the search turn ends the conversation: answer the question
+            unsearched["messages"] = messages[: len(messages) - len(turn)]
+        reply = answer(
+            unsearched, traits, thinking=thinking, answer_chars=answer_chars, call_id=call_id
+        )
+        head = f"[{traits.id}] "
+        if reply.content is not None and reply.content.startswith(head):
+            reply.content = f"{head}(web) {reply.content[len(head) :]}"
+        if mode == "zhipu":
+            reply.sources = _sources(text)
+        return reply
+    if mode == "moonshot" and search_tool is not None and last_role == "user":
+        arguments = {
+            "search_result": {"search_id": f"search-{call_id}"},
+            "usage": {"total_tokens": 100 + count_tokens(text)},
+        }
+        call = {
+            "id": f"{call_id}_search",
+            "type": "builtin_function",
+            "function": {"name": SEARCH_TOOL, "arguments": orjson.dumps(arguments).decode()},
+        }
+        return Answer("", reasoning, [call], "tool_calls")
+    tools = [
+        t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"
+    ]
     max_tokens = body.get("max_tokens")
     if tools and body.get("tool_choice") != "none" and last_role in ("user", "tool"):
         calls = _tool_calls(tools, body, text, turn, call_id)
@@ -513,6 +628,22 @@ def _terms(text: str) -> set[str]:
     for run in _CJK_RUN.findall(text):
         terms.update(run[i : i + 2] for i in range(max(1, len(run) - 1)))
     return terms
+
+
+def _sources(text: str) -> list[dict[str, Any]]:
+    """Two emulated search results, in Zhipu's `web_search` shape."""
+    return [
+        {
+            "refer": f"ref_{n}",
+            "title": f"{text[:20]} ({n})",
+            "link": f"https://example.com/search/{n}",
+            "media": "emulator",
+            "icon": "",
+            "content": f"Search result {n} for: {text[:100]}",
+            "publish_date": "2026-01-01",
+        }
+        for n in (1, 2)
+    ]
 
 
 def _structured(body: dict[str, Any], traits: Traits, text: str) -> str | None:

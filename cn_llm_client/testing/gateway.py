@@ -438,6 +438,7 @@ class FakeGateway:
             thinking=thinking_on(body, traits, self.mode),
             answer_chars=body.get("emulator_answer_chars", self.answer_chars),
             call_id=f"call_{rid[-8:]}",
+            mode=self.mode,
         )
         return traits, reply
 
@@ -641,7 +642,7 @@ class FakeGateway:
             "finish_reason": reply.finish_reason,
             "logprobs": None,
         }
-        return {
+        completion = {
             "id": f"chatcmpl-{rid}",
             "object": "chat.completion",
             "created": int(time.time()),
@@ -649,6 +650,9 @@ class FakeGateway:
             "choices": [choice],
             "usage": usage,
         }
+        if reply.sources is not None:
+            completion["web_search"] = reply.sources
+        return completion
 
     def _chunks(
         self, reply: Answer, model: str, rid: str, usage: dict[str, Any] | None
@@ -680,7 +684,7 @@ class FakeGateway:
         for number, call in enumerate(reply.tool_calls):
             index = 0 if self.mode in _NEWER_LOCAL else number  # these reuse index 0
             function = call["function"]
-            first = {"index": index, "id": call["id"], "type": "function"}
+            first = {"index": index, "id": call["id"], "type": call.get("type", "function")}
             yield event(
                 {"tool_calls": [{**first, "function": {"name": function["name"], "arguments": ""}}]}
             )

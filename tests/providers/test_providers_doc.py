@@ -14,9 +14,9 @@ DOC = ROOT / "docs" / "providers.md"
 SCRIPT = ROOT / "scripts" / "update_providers_doc.py"
 
 
-def _table_rows() -> dict[str, list[str]]:
-    text = DOC.read_text(encoding="utf-8")
-    block = text.split("<!-- providers:start -->")[1].split("<!-- providers:end -->")[0]
+def _table_rows(name: str = "providers") -> dict[str, list[str]]:
+    block = DOC.read_text(encoding="utf-8").split(f"<!-- {name}:start -->")[1]
+    block = block.split(f"<!-- {name}:end -->")[0]
     rows = [line for line in block.splitlines() if line.startswith("| `")]
     return {row.split("`")[1]: [c.strip() for c in row.strip("|").split(" | ")] for row in rows}
 
@@ -48,3 +48,13 @@ def test_offline_example_runs() -> None:
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert code is not None
     exec(compile(code.group(1), str(DOC), "exec"), {})  # asserts the zhipu spelling itself
+
+
+def test_feature_table_has_every_preset_and_its_web_search() -> None:
+    rows = _table_rows("features")
+    assert list(rows) == provider_names()
+    for name, cells in rows.items():
+        has_search = get_provider(name).web_search is not None
+        assert (cells[1] != "—") == has_search, name
+    assert "`enable_search`" in rows["dashscope"][1]
+    assert "`$web_search`" in rows["moonshot"][1]
