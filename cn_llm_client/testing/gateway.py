@@ -96,8 +96,9 @@ class FakeGateway:
     `api_key=None` (and the local modes ollama / vllm) accept any request; `latency` is waited
     before every response; `answer_chars` makes every plain answer that many Chinese characters;
     `credits` is the balance `usage.credits_remaining` counts down (402 once spent);
-    `models` adds ids to the ones the catalog lists for `mode`; `max_concurrency=N` answers 429
-    `rate_limit_exceeded` (Retry-After: 1) to a key's request while N of its requests are open.
+    `models` adds ids to the ones the catalog lists for `mode` (chat, embedding and rerank
+    alike); `max_concurrency=N` answers 429 `rate_limit_exceeded` (Retry-After: 1) to a key's
+    request while N of its requests are open.
 
     `in_flight` / `max_in_flight` count the API requests being handled now / at the peak
     (a stream counts until its last byte); `reset()` sets the peak back to the current count.

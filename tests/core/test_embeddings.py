@@ -10,11 +10,13 @@ import pytest
 
 from cn_llm_client import (
     AsyncCNLLMClient,
+    AuthenticationError,
     BadRequestError,
     CNLLMClient,
     ConfigurationError,
     CostMeter,
     InvalidRequestError,
+    ModelNotFoundError,
 )
 from cn_llm_client._embeddings import plan_embed, plan_rerank, query_text
 from cn_llm_client.providers import get_provider
@@ -370,3 +372,22 @@ def test_the_key_is_in_no_repr_error_or_log(
     texts.append(repr(plan))
     assert all(SECRET not in text for text in texts)
     assert all(r.headers.get("authorization") == "REDACTED" for r in dashscope.requests)
+
+
+# ---------------------------------------------------------------- server errors
+
+
+async def test_server_errors_map_to_the_existing_classes() -> None:
+    with FakeGateway(mode="siliconflow", api_key=SECRET) as gw:
+        wrong_key = CNLLMClient(api_key="sk-wrong", base_url=gw.base_url, provider="siliconflow")
+        with wrong_key, pytest.raises(AuthenticationError):
+            wrong_key.embed("BAAI/bge-m3", ["你好"] * 3)
+        async with _async_client(gw) as client:
+            with pytest.raises(ModelNotFoundError):  # the catalog does not know it: passed through
+                await client.embed("BAAI/bge-m9", "你好")
+            gw.push(Fault.status(400))
+            with pytest.raises(BadRequestError):
+                await client.rerank("BAAI/bge-reranker-v2-m3", "q", ["a"])
+            gw.push(Fault.status(429, retry_after=0.01))
+            result = await client.rerank("BAAI/bge-reranker-v2-m3", "q", ["a"])  # retried
+    assert result["results"][0]["index"] == 0
