@@ -23,12 +23,14 @@ import contextlib
 import functools
 import logging
 import random
+import sys
 import time
 import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Callable,
+    Coroutine,
     Generator,
     Iterable,
     Iterator,
@@ -641,9 +643,11 @@ class AsyncTransport:
 
     The default client runs on httpx-aiohttp's AiohttpTransport: httpx's own async pool collapses
     under hundreds of concurrent requests (encode/httpx#3215). Such a pool belongs to the event
-    loop that opened it, so there is one default client per running loop, opened on first use and
-    closed when that loop shuts down (``asyncio.run`` does it): one transport serves any number
-    of ``asyncio.run`` calls, and forgetting ``aclose()`` leaves no unclosed session behind.
+    loop that opened it, so there is one default client per running loop (`_LoopPool`), opened on
+    first use and closed when that loop shuts down (``asyncio.run`` does it), when the transport
+    is dropped (closed on its loop), or, for a loop closed without ``shutdown_asyncgens()``, as
+    soon as the transport opens a pool on another loop: one transport serves any number of
+    ``asyncio.run`` calls, and forgetting ``aclose()`` leaves no unclosed session behind.
     A client you pass is used on every loop as it is, and never closed here.
     """
 
@@ -660,9 +664,10 @@ class AsyncTransport:
     ) -> None:
         self._core = _Core(base_url, api_key, timeout, max_retries, default_headers, provider)
         self._http_client = http_client
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # A pool's aiohttp session holds its loop, so this map is pruned by hand (`_client`,
+        # `_forget`), never left to weak references; dropping the transport closes every pool.
+        self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        weakref.finalize(self, _close_pools, self._pools)
 
     def __repr__(self) -> str:
         return f"AsyncTransport(base_url={self._core.base_url!r})"
@@ -673,11 +678,13 @@ class AsyncTransport:
         if self._http_client is not None:
             return self._http_client
         loop = asyncio.get_running_loop()
-        pool = self._by_loop.get(loop)
+        pool = self._pools.get(loop)
         if pool is None:
-            pool = self._by_loop[loop] = _LoopClient(
-                _default_async_client(), functools.partial(self._by_loop.pop, loop, None)
-            )
+            # A new loop: loops closed without shutdown_asyncgens() are released now.
+            for closed in [other for other in self._pools if other.is_closed()]:
+                self._pools.pop(closed).close_soon()
+            forget = functools.partial(_forget, weakref.ref(self), loop)
+            pool = self._pools[loop] = _LoopPool(loop, forget)
         return pool.client
 
     async def request(
@@ -746,7 +753,7 @@ class AsyncTransport:
 
         Other loops' clients close when their loops shut down; a caller's client is left open.
         """
-        pool = self._by_loop.get(asyncio.get_running_loop())
+        pool = self._pools.get(asyncio.get_running_loop())
         if pool is not None:
             await pool.aclose()
 
@@ -781,39 +788,82 @@ class AsyncChatStream(_StreamState):
             await self._chunks.aclose()
 
 
-def _default_async_client() -> httpx.AsyncClient:
-    from httpx_aiohttp import AiohttpTransport  # imported here: pulls in aiohttp
-
-    # AiohttpTransport's default pool holds 100 connections, so 200 concurrent calls at 100 ms
-    # run in two waves (0.28-0.32 s measured vs 0.19-0.24 s with 1,000; benchmarks/README.md).
-    # Agent fan-outs and batch jobs reach hundreds of calls at once; the gateway's per-key
-    # concurrency limit, not our pool, should be what queues them. aiohttp reads only
-    # max_connections (its `limit`); idle connections close after keepalive_expiry.
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-    return httpx.AsyncClient(transport=AiohttpTransport(limits=limits))
-
-
-class _LoopClient:
-    """One loop's default client, closed when that loop shuts down.
+class _LoopPool:
+    """One loop's default client, closed when that loop shuts down or when it is dropped.
 
     There is no loop-shutdown callback in asyncio; what every proper loop runner does at the end
     (``asyncio.run``, ``asyncio.Runner``, pytest-asyncio, uvloop) is ``loop.shutdown_asyncgens()``,
     which closes each async generator still suspended on the loop. So a tiny generator is started
-    on the loop and left suspended; its ``finally`` closes the client. If the transport is dropped
-    first, the loop's async-generator finalizer closes it the same way.
+    on the loop and left suspended; its ``finally`` closes the client. Its finalizer hook is a
+    no-op instead of the loop's, so the generator never keeps the loop alive or touches a closed
+    one; a pool dropped any other way is closed by `close_soon`.
     """
 
-    __slots__ = ("client", "_sentinel")
+    __slots__ = ("_aiohttp", "_loop", "_sentinel", "client")
 
-    def __init__(self, client: httpx.AsyncClient, forget: Callable[[], object]) -> None:
-        self.client = client
-        self._sentinel = _close_at_shutdown(client, forget)
-        # Step it to its `yield` now (that registers it with the running loop); nothing awaits.
-        with contextlib.suppress(StopIteration):
-            self._sentinel.asend(None).send(None)
+    def __init__(self, loop: asyncio.AbstractEventLoop, forget: Callable[[], object]) -> None:
+        from httpx_aiohttp import AiohttpTransport  # imported here: pulls in aiohttp
+
+        # AiohttpTransport's default pool holds 100 connections, so 200 concurrent calls at 100 ms
+        # run in two waves (0.28-0.32 s measured vs 0.19-0.24 s with 1,000; benchmarks/README.md).
+        # Agent fan-outs and batch jobs reach hundreds of calls at once; the gateway's per-key
+        # concurrency limit, not our pool, should be what queues them. aiohttp reads only
+        # max_connections (its `limit`); idle connections close after keepalive_expiry.
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        self._aiohttp = AiohttpTransport(limits=limits)
+        self.client = httpx.AsyncClient(transport=self._aiohttp)
+        self._loop = loop
+        self._sentinel = _close_at_shutdown(self.client, forget)
+        hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=_leave_to_close_soon)
+        try:  # step it to its `yield` (that registers it with the running loop); nothing awaits
+            with contextlib.suppress(StopIteration):
+                self._sentinel.asend(None).send(None)
+        finally:
+            sys.set_asyncgen_hooks(*hooks)
 
     async def aclose(self) -> None:
         await self._sentinel.aclose()
+
+    def close_soon(self) -> None:
+        """Close the client without awaiting: on its loop if that still runs callbacks."""
+        if not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile by another thread
+                self._loop.call_soon_threadsafe(_spawn, self.client.aclose())
+                return
+        # The loop is closed, so nothing can run on it: mark the session closed (no "Unclosed"
+        # warnings); the sockets went with the loop, as asyncio leaves every transport it had.
+        from aiohttp import ClientSession
+
+        session = self._aiohttp.client  # None until the first request opened it
+        if isinstance(session, ClientSession) and session.connector is not None:
+            session.connector._close()  # the synchronous part of aiohttp's close
+            session.detach()
+
+
+def _leave_to_close_soon(sentinel: object) -> None:
+    """The sentinel's finalizer: its pool is closed by `_LoopPool.close_soon`, not by the loop."""
+
+
+_CLOSING: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+
+def _spawn(closing: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(closing)
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+def _forget(transport: weakref.ref[AsyncTransport], loop: asyncio.AbstractEventLoop) -> None:
+    owner = transport()
+    if owner is not None:
+        owner._pools.pop(loop, None)
+
+
+def _close_pools(pools: dict[asyncio.AbstractEventLoop, _LoopPool]) -> None:
+    """The dropped transport's pools, each closed on its own loop."""
+    while pools:
+        pools.popitem()[1].close_soon()
 
 
 async def _close_at_shutdown(

@@ -827,7 +827,7 @@ def test_one_default_pool_per_loop_closed_when_the_loop_ends(gw: FakeGateway) ->
         gc.collect()
     assert len({id(p) for p in pools}) == 3
     assert all(p.is_closed for p in pools)
-    assert not transport._by_loop  # nothing kept for loops that are gone
+    assert not transport._pools  # nothing kept for loops that are gone
     assert _unclosed(caught) == []
 
 
@@ -852,7 +852,7 @@ async def test_aclose_closes_the_loop_pool_and_the_next_request_reopens(gw: Fake
     await transport.post("/chat/completions", PAYLOAD)
     first = transport._client
     await transport.aclose()
-    assert first.is_closed and not transport._by_loop
+    assert first.is_closed and not transport._pools
     assert (await transport.post("/chat/completions", PAYLOAD)).data["choices"]
     assert transport._client is not first
     await transport.aclose()
@@ -884,7 +884,70 @@ def test_a_caller_client_is_used_on_every_loop_and_never_closed() -> None:
 
     asyncio.run(main())
     asyncio.run(main())
-    assert not client.is_closed and not transport._by_loop
+    assert not client.is_closed and not transport._pools
+
+
+DROPPED_POOLS_SCRIPT = """
+import asyncio, gc, weakref
+from cn_llm_client import AsyncCNLLMClient
+from cn_llm_client._transport import AsyncTransport
+from cn_llm_client.testing import FakeGateway
+from langchain_cn_llm import ChatCNLLM
+
+HI = [{"role": "user", "content": "hi"}]
+BODY = {"model": "qwen3-max", "messages": HI}
+
+with FakeGateway() as gw:
+    async def per_request():  # a client per request, dropped without aclose()
+        for _ in range(3):
+            client = AsyncCNLLMClient(gw.api_key, gw.base_url)
+            await client.chat("qwen3-max", HI)
+            del client
+            llm = ChatCNLLM(model="qwen3-max", base_url=gw.base_url, api_key=gw.api_key)
+            await llm.ainvoke("hi")
+            del llm
+            gc.collect()
+        await asyncio.sleep(0.2)
+
+    asyncio.run(per_request())
+    print("per-request clients done", flush=True)
+    transport = AsyncTransport(gw.base_url, gw.api_key)
+    loops = []
+    for _ in range(2):  # loops closed without shutdown_asyncgens()
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(transport.post("/chat/completions", BODY))
+        loop.close()
+        loops.append(weakref.ref(loop))
+        del loop
+    gc.collect()
+    print("after another loop, the first is alive:", loops[0]() is not None, flush=True)
+    del transport
+    gc.collect()
+    print("after the transport went, loops alive:", sum(r() is not None for r in loops), flush=True)
+"""
+
+
+def test_dropped_clients_and_abandoned_loops_leave_no_unclosed_pool(tmp_path: Any) -> None:
+    """Issue 12.4: no "Unclosed connector", and no loop kept alive by the transport.
+
+    A loop closed without shutdown_asyncgens() cannot run a close any more: its pool is released
+    and its aiohttp session marked closed, and asyncio leaves its sockets to the garbage collector
+    (its own "unclosed transport" ResourceWarning, as for any transport open when a loop closes).
+    """
+    script = tmp_path / "dropped.py"
+    script.write_text(DROPPED_POOLS_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "always", str(script)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )  # fmt: skip
+    output = done.stdout
+    assert done.returncode == 0, output
+    per_request, abandoned = output.split("per-request clients done", 1)
+    assert "nclosed" not in per_request, per_request  # not even a socket left to the GC
+    assert "after another loop, the first is alive: False" in abandoned, output
+    assert "after the transport went, loops alive: 0" in abandoned, output
+    assert "Unclosed" not in output and "Task was destroyed" not in output, output
+    assert "Exception ignored" not in output, output
 
 
 PYTEST_ASYNCIO_FILE = """
