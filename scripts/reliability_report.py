@@ -22,6 +22,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 AREAS = {
     "test_fault_suite": "Faults",
+    "test_delivery_order": "Delivery order",
     "test_load": "Load and soak",
     "test_bad_input": "Bad input",
     "test_security": "Security",

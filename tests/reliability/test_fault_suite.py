@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from _surfaces import FRAMEWORKS, STREAM_SURFACES, SURFACES, Surface, connections_to
 
@@ -363,6 +364,7 @@ def test_connection_failures_name_the_host_and_are_retried(
     assert attempts(caplog) == 2
     if kind == "tls":
         assert tls_accepted[0] - before == 2
+    assert isinstance(error.__cause__, httpx.HTTPError)  # the underlying error is kept
 
 
 # -- cancellation --------------------------------------------------------------------------------
@@ -449,3 +451,60 @@ def test_status_error_body_and_class_match_the_server(gw: FakeGateway, surface: 
     assert isinstance(error, ModelNotFoundError) and isinstance(error, APIStatusError)
     assert "qwen3-max" in error.suggestions
     assert len(gw.requests) == 1
+
+
+LITELLM_UNKNOWN_MODEL = {
+    "error": {
+        "message": "/chat/completions: Invalid model name passed in model=qwen3-maxx. "
+        "Call `/v1/models` to view available models for your key.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "400",
+    }
+}
+ONE_API_NO_CHANNEL = {
+    "error": {
+        "message": "当前分组 default 下对于模型 qwen3-maxx 无可用渠道",
+        "type": "one_api_error",
+    }
+}
+
+
+@ALL
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, LITELLM_UNKNOWN_MODEL), (503, ONE_API_NO_CHANNEL)],
+    ids=["litellm", "one-api"],
+)
+def test_a_proxys_unknown_model_answer_is_model_not_found(
+    gw: FakeGateway, surface: Surface, status: int, body: dict[str, Any]
+) -> None:
+    """A proxy's unknown-model answer (LiteLLM's 400, one-api's 503 "无可用渠道") is
+    ModelNotFoundError with suggestions, never retried."""
+    gw.push(Fault.status(status, body=body, times=3))
+    error = failure(surface, gw, model="qwen3-maxx")
+    assert isinstance(error, ModelNotFoundError) and error.status_code == status
+    assert error.suggestions[0] == "qwen3-max" and "Did you mean: qwen3-max" in str(error)
+    assert len(gw.requests) == 1
+
+
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/app.py", line 88, in completions\n'
+    "    tokens = model.tokenize(prompt)\n"
+    "ValueError: Requested tokens (9000) exceed context window of 4096\n" + "  at frame\n" * 30
+)
+
+
+@ALL
+def test_a_server_message_holding_a_traceback_is_one_short_line(
+    gw: FakeGateway, surface: Surface
+) -> None:
+    """A JSON error message holding a multi-line traceback: str(error) is one short line, and
+    .message keeps the whole text."""
+    gw.push(Fault.status(500, body={"error": {"message": TRACEBACK, "type": "server_error"}}))
+    error = failure(surface, gw, max_retries=0)
+    assert isinstance(error, ServerError)
+    assert "\n" not in str(error) and len(str(error)) <= 300
+    assert "Traceback (most recent call last): File" in str(error)
+    assert error.message == TRACEBACK
