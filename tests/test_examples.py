@@ -35,6 +35,7 @@ EXPECTED = {
     "llamaindex_multimodal.py": "qwen3-vl-plus:",
     "ray_batch.py": "rows classified by",
     "web_search.py": "kimi searches: 1, search tokens:",
+    "batch_jobs.py": "saved $",
 }
 
 
