@@ -481,6 +481,19 @@ class _JobBase:
                 total += tokens * info.input_price / 1_000_000 * (1 - discount)
         return total
 
+    def _adopt(self, part: _Part, batches: list[dict[str, Any]]) -> None:
+        """Take the job already made from this part's upload (its create's answer was lost)."""
+        for job in batches:
+            if job.get("input_file_id") == part.input_file_id:
+                part.batch_id = job["id"]
+                self.jobs[job["id"]] = job
+                self._save()
+                return
+
+    def _check_submitted(self) -> None:
+        if not all(part.batch_id for part in self.parts):
+            raise InvalidRequestError("The batch is not started yet: submit() it first.")
+
     def _pending(self) -> list[str]:
         return [
             p.batch_id
@@ -562,6 +575,8 @@ class BatchJob(_JobBase):
                 uploaded = self.client.upload_file(**self._upload_args(part))
                 part.input_file_id = uploaded["id"]
                 self._save()
+            elif part.batch_id is None:  # a run stopped during create: was the job made?
+                self._adopt(part, self.client.list_batches(limit=100))
             if part.batch_id is None:
                 job = self.client.create_batch(**self._create_args(part))
                 part.batch_id = job["id"]
@@ -586,6 +601,7 @@ class BatchJob(_JobBase):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Poll with backoff (x1.5 up to ``max_poll_interval``) until every job is final."""
+        self._check_submitted()
         started, interval = clock(), poll_interval
         while True:
             counts = self.poll()
@@ -600,6 +616,7 @@ class BatchJob(_JobBase):
     def results(self) -> BatchResults:
         """Download the output and error files and join them (jobs must be final: ``wait``)."""
         if self._results is None:
+            self._check_submitted()
             self.poll()
             if not self.done:
                 raise InvalidRequestError("The batch jobs are still running: wait() first.")
@@ -635,6 +652,8 @@ class AsyncBatchJob(_JobBase):
                 uploaded = await self.client.upload_file(**self._upload_args(part))
                 part.input_file_id = uploaded["id"]
                 self._save()
+            elif part.batch_id is None:  # a run stopped during create: was the job made?
+                self._adopt(part, await self.client.list_batches(limit=100))
             if part.batch_id is None:
                 job = await self.client.create_batch(**self._create_args(part))
                 part.batch_id = job["id"]
@@ -659,6 +678,7 @@ class AsyncBatchJob(_JobBase):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Poll with backoff until every job is final, as ``BatchJob.wait``."""
+        self._check_submitted()
         started, interval = clock(), poll_interval
         while True:
             counts = await self.poll()
@@ -673,6 +693,7 @@ class AsyncBatchJob(_JobBase):
     async def results(self) -> BatchResults:
         """Download and join the output and error files, as ``BatchJob.results``."""
         if self._results is None:
+            self._check_submitted()
             await self.poll()
             if not self.done:
                 raise InvalidRequestError("The batch jobs are still running: await wait() first.")

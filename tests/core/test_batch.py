@@ -353,3 +353,31 @@ def test_errors_are_cnllm_errors(gw: FakeGateway, client: CNLLMClient) -> None:
     gw.batches.expire_next()
     results = run_batch(client, chat_requests("qwen-plus", PROMPTS[:2]), **FAST)
     assert isinstance(results[1].error, CNLLMError)
+
+
+def test_wait_and_results_before_submit_are_refused(gw: FakeGateway, client: CNLLMClient) -> None:
+    job = BatchJob(client, chat_requests("qwen-plus", PROMPTS))
+    for step in (lambda: job.wait(**FAST), job.results):
+        with pytest.raises(InvalidRequestError, match="submit"):
+            step()
+    assert gw.requests == []
+
+
+def test_a_job_made_by_a_create_whose_answer_was_lost_is_adopted(
+    gw: FakeGateway, client: CNLLMClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state.json"
+    requests = chat_requests("qwen-plus", PROMPTS)
+    create = CNLLMClient.create_batch
+
+    def lost(self: CNLLMClient, *args: Any, **kwargs: Any) -> dict:
+        create(self, *args, **kwargs)  # the server makes the job...
+        raise KeyboardInterrupt  # ...and the script dies before reading the answer
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CNLLMClient, "create_batch", lost)
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(client, requests, state_file=state, **FAST)
+    assert run_batch(client, requests, state_file=state, **FAST)[0].ok
+    assert _posts(gw, "/v1/batches") == 1
+    assert json.loads(state.read_text())["jobs"][0]["batch_id"] == next(iter(gw.batches.jobs))
