@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from ._config import ConnectionSettings, resolve_settings
     from ._payload import check_params, forced_tool_choice_allowed, image_part
+    from ._video import video_part
     from .budget import CostMeter
     from .catalog import ModelInfo, cost_of, get_model, list_models, suggest_models
     from .client import MODEL_MAP, AsyncCNLLMClient, CNLLMClient
@@ -49,6 +50,7 @@ _HOMES: dict[str, str] = {
     "MODEL_MAP": "client",
     "CostMeter": "budget",
     "image_part": "_payload",
+    "video_part": "_video",
     "forced_tool_choice_allowed": "_payload",
     "check_params": "_payload",
     "resolve_settings": "_config",
@@ -69,6 +71,7 @@ __all__ = [
     "MODEL_MAP",
     "CostMeter",
     "image_part",
+    "video_part",
     "forced_tool_choice_allowed",
     "check_params",
     "resolve_settings",

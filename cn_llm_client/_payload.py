@@ -16,6 +16,8 @@ Policies (all read from `models.json` / `providers.json`; unknown models pass th
 - images only for vision models; sources may be http(s) URLs, data URLs, local paths or bytes
   (paths and bytes become `data:<mime>;base64,...`; any data URL is at most 10485760 characters);
   the shorthand part `{"type": "image", "image": src}` becomes an `image_url` part;
+- video (`video_url` parts, frame lists `{"type": "video", "video": [...], "fps": 2}`) only
+  for catalog models with `video` (`_video.py`); local sources become data URLs;
 - reasoning echo: `strip` drops `reasoning_content` from outgoing assistant messages,
   `keep-with-tool-calls` keeps it only on assistant messages that carry tool_calls (and gives
   such a message an empty one when it has none, as DeepSeek's thinking mode requires);
@@ -59,6 +61,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cn_llm_client._video import VIDEO_PARTS, check_video_model, video_part_of
 from cn_llm_client._web_search import apply_web_search
 from cn_llm_client.catalog import ModelInfo, get_model, list_models
 from cn_llm_client.errors import InvalidRequestError
@@ -323,6 +326,9 @@ def _parts(i: int, parts: list[Any], vision: bool, info: ModelInfo | None) -> li
             if not vision:
                 raise InvalidRequestError(_no_vision(info))
             new = _image_part_of(where, part)
+        elif kind in VIDEO_PARTS:
+            check_video_model(info)
+            new = video_part_of(where, part)
         if new is not part and changed is None:
             changed = list(parts[:j])
         if changed is not None:

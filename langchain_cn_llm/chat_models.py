@@ -71,6 +71,7 @@ from cn_llm_client import (
     check_params,
     forced_tool_choice_allowed,
     resolve_settings,
+    video_part,
 )
 from cn_llm_client._stream import parse_tool_arguments
 from cn_llm_client.budget import CostMeter
@@ -281,6 +282,7 @@ class ChatCNLLM(BaseChatModel):
             text_outputs=True,
             image_inputs=info.vision,
             image_url_inputs=info.vision,
+            video_inputs=info.video,
             tool_calling=info.tools,
             tool_choice=info.tools and info.forced_tool_choice,
             tool_call_streaming=info.tools,
@@ -748,6 +750,7 @@ def _to_openai_message(message: BaseMessage) -> dict[str, Any]:
     keeps its call), and the reasoning the core's echo policy may send back.
     """
     if not isinstance(message, AIMessage):
+        message = _with_video_parts(message)
         return _with_cache_markers(message, convert_to_openai_messages(message))
     reasoning = message.additional_kwargs.get("reasoning_content") or "".join(
         block.get("reasoning", "")
@@ -805,6 +808,39 @@ def _with_cache_markers(message: BaseMessage, converted: dict[str, Any]) -> dict
         if marker := _cache_marker(block):
             part["cache_control"] = marker
     return {**converted, "content": parts}
+
+
+def _with_video_parts(message: BaseMessage) -> BaseMessage:
+    """LangChain v1 video blocks (``{"type": "video", "url" | "base64", "mime_type"}``) as the
+    core's ``video_url`` parts: langchain-core's converter refuses them ("Block of type video is
+    not supported"). DashScope's own parts (``video_url``, a ``video`` frame list) pass as they are.
+    """
+    content = message.content
+    if not isinstance(content, list) or not any(map(_is_video_block, content)):
+        return message
+    parts = [_video_block_part(b) if _is_video_block(b) else b for b in content]
+    return message.model_copy(update={"content": parts})
+
+
+def _is_video_block(block: Any) -> bool:
+    return (
+        isinstance(block, dict)
+        and block.get("type") == "video"
+        and any(key in block for key in ("url", "base64", "file_id"))
+    )
+
+
+def _video_block_part(block: Any) -> dict[str, Any]:
+    if block.get("url"):
+        source = block["url"]
+    elif block.get("base64"):
+        source = f"data:{block.get('mime_type') or 'video/mp4'};base64,{block['base64']}"
+    else:
+        raise InvalidRequestError(
+            "a video block with a file_id cannot be sent to a chat model; give its url or base64"
+        )
+    fps = block.get("fps") or (block.get("extras") or {}).get("fps")
+    return video_part(source, fps=fps)
 
 
 class _ToolCallSlots:

@@ -28,6 +28,7 @@ from llama_index.core.base.llms.types import (
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
+    VideoBlock,
 )
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
@@ -37,7 +38,7 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 from typing_extensions import Self
 
-from cn_llm_client import check_params, forced_tool_choice_allowed, resolve_settings
+from cn_llm_client import check_params, forced_tool_choice_allowed, resolve_settings, video_part
 from cn_llm_client._payload import image_part
 from cn_llm_client._stream import delta_of, parse_tool_arguments
 from cn_llm_client.catalog import cost_of, get_model
@@ -568,6 +569,8 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ImageBlock):
             parts.append(_image_part(block))
+        elif isinstance(block, VideoBlock):
+            parts.append(_video_part(block))
         elif isinstance(block, ThinkingBlock):
             if block.content:
                 thinking.append(block.content)
@@ -583,8 +586,10 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
         else:
             raise InvalidRequestError(
                 f"CNLLM cannot send a {type(block).__name__} in a chat message; "
-                "use TextBlock, ImageBlock, ThinkingBlock or ToolCallBlock."
+                "use TextBlock, ImageBlock, VideoBlock, ThinkingBlock or ToolCallBlock."
             )
+    if message.additional_kwargs.get("video_fps") is not None:
+        parts = _as_frames(parts, message.additional_kwargs["video_fps"])
 
     role = _OPENAI_ROLES.get(message.role.value, message.role.value)
     result: dict[str, Any] = {"role": role}
@@ -604,16 +609,37 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
 
 
 def _image_part(block: ImageBlock) -> dict[str, Any]:
-    source: str | bytes | Any
+    return image_part(_media_source(block), mime=block.image_mimetype, detail=block.detail)
+
+
+def _video_part(block: VideoBlock) -> dict[str, Any]:
+    return video_part(_media_source(block), mime=block.video_mimetype, fps=block.fps)
+
+
+def _media_source(block: ImageBlock | VideoBlock) -> Any:
+    """The block's url, path or raw bytes (LlamaIndex stores the bytes base64)."""
     if block.url is not None:
-        source = str(block.url)
-    elif block.path is not None:
-        source = block.path
-    elif block.image is not None:
-        source = block.resolve_image().read()  # raw bytes (ImageBlock stores them base64)
-    else:
-        raise InvalidRequestError("ImageBlock has no url, path or image data; set one of them.")
-    return image_part(source, mime=block.image_mimetype, detail=block.detail)
+        return str(block.url)
+    if block.path is not None:
+        return block.path
+    if isinstance(block, ImageBlock) and block.image is not None:
+        return block.resolve_image().read()
+    if isinstance(block, VideoBlock) and block.video is not None:
+        return block.resolve_video().read()
+    name = type(block).__name__
+    raise InvalidRequestError(f"{name} has no url, path or data; set one of them.")
+
+
+def _as_frames(parts: list[dict[str, Any]], fps: Any) -> list[dict[str, Any]]:
+    """A message's ImageBlocks as one list of video frames (``additional_kwargs["video_fps"]``),
+    where the first image was."""
+    images = [p for p in parts if p.get("type") == "image_url"]
+    if not images:
+        raise InvalidRequestError('additional_kwargs["video_fps"] needs ImageBlocks as the frames')
+    frames = video_part([p["image_url"]["url"] for p in images], fps=fps)
+    first = parts.index(images[0])
+    rest = [p for p in parts if p.get("type") != "image_url"]
+    return [*rest[:first], frames, *rest[first:]]
 
 
 def _tool_call_dict(block: ToolCallBlock) -> dict[str, Any]:

@@ -90,7 +90,10 @@ def _models_with(p: Provider, capability: str) -> str:
 
 
 # One column per feature of issue 14 (what `web_search=`, video parts, ... become on each preset).
-FEATURES: tuple[tuple[str, Callable[[Provider], str]], ...] = (("`web_search=`", _web_search),)
+FEATURES: tuple[tuple[str, Callable[[Provider], str]], ...] = (
+    ("`web_search=`", _web_search),
+    ("Video input (catalog models)", lambda p: _models_with(p, "video")),
+)
 
 
 def features_markdown() -> str:

@@ -36,6 +36,7 @@ EXPECTED = {
     "ray_batch.py": "rows classified by",
     "web_search.py": "kimi searches: 1, search tokens:",
     "batch_jobs.py": "saved $",
+    "video_input.py": "refused before sending: qwen-plus does not take video",
 }
 
 

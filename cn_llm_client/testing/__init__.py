@@ -81,6 +81,9 @@ How the emulated models answer (the same request always gets the same answer):
   (`'setup'`, `"name"`, `` `punchline` ``: identifiers), an object with exactly those keys, in
   order, each value `"<key>: <user text>"`; otherwise `{"model", "answer"}`. json_schema: an
   instance of the schema.
+- Video (`video_url` parts, frame lists `{"type": "video", "video": [...], "fps": N}`): only
+  for video models (catalog `video`; unlisted ids: qwen...vl / omni), else 400; URLs http(s)
+  or `data:video/...;base64,` (frames: image URLs), fps in (0, 60].
 - Images (`image_url` parts): only for vision models, else 400; data URLs must be
   `data:image/...;base64,` with valid base64 and at most 10485760 bytes.
 - Web search (wire-facts-2 section 3): dashscope `enable_search` (with `search_options`

@@ -47,6 +47,7 @@ class Traits:
     id: str
     family: str = ""
     vision: bool = False
+    video: bool = False
     reasoning: bool = False
     reasoning_switch: str | None = None
     reasoning_echo: str = "keep-with-tool-calls"
@@ -71,6 +72,7 @@ class Traits:
             id=model_id,
             family=name.split("-")[0].split("/")[-1],
             vision=bool(re.search(r"vl|omni|vision|4v|[0-9]v($|-)", name)),
+            video=bool(re.search(r"qwen.*(vl|omni)", name)),
             reasoning=reasoning or hybrid,
             reasoning_switch="chat_template_kwargs" if hybrid else None,
             reasoning_echo="strip" if strip else "keep-with-tool-calls",
@@ -390,6 +392,10 @@ def _check_images(messages: list[dict[str, Any]], traits: Traits) -> Rejection |
         content = message.get("content")
         parts = content if isinstance(content, list) else []
         for part in parts:
+            if isinstance(part, dict) and part.get("type") in ("video", "video_url"):
+                problem = _video_problem(part, traits)
+                if problem:
+                    return Rejection(400, problem, "invalid_parameter")
             if not isinstance(part, dict) or part.get("type") != "image_url":
                 continue
             if not traits.vision:
@@ -398,6 +404,36 @@ def _check_images(messages: list[dict[str, Any]], traits: Traits) -> Rejection |
             problem = _image_problem(url)
             if problem:
                 return Rejection(400, problem, "invalid_parameter")
+    return None
+
+
+def _video_problem(part: dict[str, Any], traits: Traits) -> str | None:
+    """DashScope's video parts (wire-facts-2 section 7): a video file or a list of frames."""
+    if not traits.video:
+        return f"Model {traits.id} does not support video input."
+    fps = part.get("fps")
+    if fps is not None and not (isinstance(fps, (int, float)) and 0 < fps <= 60):
+        return "fps must be a number in (0, 60]"
+    if part["type"] == "video":
+        frames = part.get("video")
+        if not isinstance(frames, list) or not frames:
+            return "video must be a non-empty list of image URLs"
+        for frame in frames:
+            problem = _image_problem(str(frame))
+            if problem:
+                return f"video frame: {problem}"
+        return None
+    url = str((part.get("video_url") or {}).get("url", ""))
+    if url.startswith(("http://", "https://")):
+        return None
+    if not url.startswith("data:video/") or ";base64," not in url:
+        return "video_url.url must be an http(s) URL or a data:video/...;base64 URL"
+    if len(url) > MAX_DATA_URL:
+        return f"The data URI is too large ({len(url)} bytes); the limit is {MAX_DATA_URL} bytes."
+    try:
+        base64.b64decode(url.partition(",")[2], validate=True)
+    except (binascii.Error, ValueError):
+        return "The video data URL is not valid base64."
     return None
 
 
