@@ -8,7 +8,7 @@ dashscope, moonshot files only, siliconflow); the other modes answer 404 like th
     POST   /v1/batches              {"input_file_id", "endpoint", "completion_window", "metadata"?}
     GET    /v1/batches[?limit=&after=]   GET /v1/batches/{id}   POST /v1/batches/{id}/cancel
 
-A batch walks validating → in_progress → finalizing → completed, one phase per
+A batch walks validating (SiliconFlow: in_queue) → in_progress → finalizing → completed, one phase per
 ``gw.batches.phase_seconds`` (time compressed: 0.05 s by default, 0 finishes at once); its
 ``request_counts`` grow while in progress. Each input line is answered as ``POST /chat/completions``
 would answer it (the same refusals): answers go to the output file, refused lines to the error
@@ -48,6 +48,7 @@ _T = TypeVar("_T")
 _Handler = Callable[[web.Request, "_Visit"], Awaitable[web.StreamResponse]]
 _WINDOW = re.compile(r"(\d+)([hd])")
 _CHAT_URLS = ("/v1/chat/completions", "/v1/chat/ds-test")
+_QUEUED = {"siliconflow": "in_queue"}  # SiliconFlow's name for a job not started yet
 _DEFAULT_LIMITS = {"lines": 50_000, "line_bytes": 6 * 2**20}
 
 
@@ -433,7 +434,7 @@ class BatchEmulator:
             "errors": {"object": "list", "data": job.errors} if job.errors else None,
             "input_file_id": job.input_file_id,
             "completion_window": job.completion_window,
-            "status": status,
+            "status": _QUEUED.get(self.gateway.mode, status) if status == "validating" else status,
             "output_file_id": job.output_file_id,
             "error_file_id": job.error_file_id,
             "created_at": job.created_at,

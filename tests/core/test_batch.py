@@ -381,3 +381,22 @@ def test_a_job_made_by_a_create_whose_answer_was_lost_is_adopted(
     assert run_batch(client, requests, state_file=state, **FAST)[0].ok
     assert _posts(gw, "/v1/batches") == 1
     assert json.loads(state.read_text())["jobs"][0]["batch_id"] == next(iter(gw.batches.jobs))
+
+
+def test_siliconflow_queue_status_is_waited_through() -> None:
+    with (
+        FakeGateway(mode="siliconflow") as gw,
+        CNLLMClient(api_key=gw.api_key, base_url=gw.base_url, provider="siliconflow") as client,
+    ):
+        gw.batches.phase_seconds = 0.05
+        seen: list[str] = []
+        model = "deepseek-ai/DeepSeek-V3"
+        results = run_batch(
+            client,
+            chat_requests(model, ["你好"]),
+            on_progress=lambda counts, jobs: seen.extend(j["status"] for j in jobs),
+            **FAST,
+        )
+    assert seen[0] == "in_queue" and seen[-1] == "completed"
+    assert results[0].text == f"[{model}] 收到：你好"
+    assert results.cost is None  # SiliconFlow documents no batch discount: no figure is made up

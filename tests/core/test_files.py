@@ -47,6 +47,8 @@ def test_kimi_file_content_is_its_extracted_text() -> None:
         uploaded = client.upload_file(b"Kimi reads this.", filename="notes.txt")
         extracted = orjson.loads(client.file_content(uploaded["id"]))
         assert extracted["content"] == "Kimi reads this." and extracted["filename"] == "notes.txt"
+        picture = client.upload_file(b"\x89PNG...", purpose="image", filename="a.png")
+        assert picture["purpose"] == "image"  # Kimi's purposes: file-extract, image, video
 
 
 def test_async_twins() -> None:
@@ -97,7 +99,9 @@ def test_size_limits_are_checked_before_reading_or_sending(tmp_path: Path) -> No
 
 def test_bad_uploads_are_refused_before_io(tmp_path: Path) -> None:
     with FakeGateway(mode="moonshot") as gw, _client(gw, "moonshot") as client:
-        with pytest.raises(InvalidRequestError, match="purpose 'file-extract', not 'batch'"):
+        with pytest.raises(
+            InvalidRequestError, match="purpose 'file-extract' or 'image' or 'video', not 'batch'"
+        ):
             client.upload_file(b"x", purpose="batch")
         with pytest.raises(InvalidRequestError, match="No file at"):
             client.upload_file(tmp_path / "missing.txt")
