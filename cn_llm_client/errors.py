@@ -320,6 +320,8 @@ _BY_TYPE: dict[str, type[APIStatusError]] = {
     "rate_limit_reached_error": RateLimitError,
 }
 
+_NOT_GIVEN: Any = object()  # `model=` left out: nothing is known about the call
+
 _TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.S | re.I)
 _SPACE = re.compile(r"\s+")
 _SHOWN = 200
@@ -429,10 +431,11 @@ def status_error(
     body: bytes,
     headers: Mapping[str, str],
     *,
-    model: Any = None,
+    model: Any = _NOT_GIVEN,
     provider: str | None = None,
 ) -> APIStatusError:
-    """Map an HTTP error response to the matching error class (`model`, `provider`: of the call).
+    """Map an HTTP error response to the matching error class (`model`, `provider`: of the call;
+    `model=None` says the call names no model, e.g. GET /files/x, so a 404 is not about one).
 
     >>> status_error(429, b"", {"Retry-After": "3"}).retry_after
     3.0
@@ -467,7 +470,7 @@ def error_from_event(
     payload: Mapping[str, Any],
     *,
     request_id: str | None = None,
-    model: Any = None,
+    model: Any = _NOT_GIVEN,
     provider: str | None = None,
 ) -> APIStatusError:
     """The error object inside a stream event (`{"error": {...}}` or the bare object) as an error.
@@ -505,6 +508,12 @@ def _for_call(error: APIStatusError, model: Any, provider: str | None) -> APISta
 
         error.key_env = get_provider(provider).api_key_env
         return error
+    if (
+        model is None
+        and type(error) is ModelNotFoundError
+        and _BY_CODE.get((error.code or "").lower()) is not ModelNotFoundError
+    ):
+        return _recast(error, APIStatusError)  # a 404 of a call naming no model: a file, a batch
     if not isinstance(model, str) or not model:
         return error
     from cn_llm_client.catalog import list_models, suggest_models  # lazy: loads models.json
@@ -514,17 +523,22 @@ def _for_call(error: APIStatusError, model: Any, provider: str | None) -> APISta
     if not isinstance(error, ModelNotFoundError) and (
         _UNROUTED_MODEL in text or (not listed and _NO_CHANNEL.search(text))
     ):
-        error = ModelNotFoundError(
-            error.message,
-            status_code=error.status_code,
-            code=error.code,
-            type=error.type,
-            request_id=error.request_id,
-            partial=error.partial,
-            body=error.body,
-            retry_after=error.retry_after,
-        )
+        error = _recast(error, ModelNotFoundError)
     if isinstance(error, ModelNotFoundError):
         error.suggestions = suggest_models(model, provider=provider)
         error.in_catalog = listed
     return error
+
+
+def _recast(error: APIStatusError, cls: type[APIStatusError]) -> APIStatusError:
+    """The same server answer as another class."""
+    return cls(
+        error.message,
+        status_code=error.status_code,
+        code=error.code,
+        type=error.type,
+        request_id=error.request_id,
+        partial=error.partial,
+        body=error.body,
+        retry_after=error.retry_after,
+    )

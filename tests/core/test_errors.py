@@ -464,3 +464,15 @@ def test_a_json_message_holding_a_traceback_is_one_short_line() -> None:
     assert error.message == traceback  # the whole server message stays on the exception
     event = error_from_event({"error": {"message": traceback}})
     assert "\n" not in str(event) and len(str(event)) <= 300 and event.message == traceback
+
+
+def test_a_404_of_a_call_without_a_model_is_not_about_a_model() -> None:
+    """A missing file or batch (GET /files/x) is not a model id to check."""
+    raw = body({"error": {"message": "No such file: file-9", "type": "invalid_request_error"}})
+    error = status_error(404, raw, {}, model=None, provider="dashscope")
+    assert type(error) is APIStatusError and error.status_code == 404
+    assert "model" not in str(error).lower()
+    # a code that names a model still wins, and without call context a 404 stays as it was
+    coded = body({"error": {"code": "model_not_found", "message": "gone"}})
+    assert isinstance(status_error(404, coded, {}, model=None), ModelNotFoundError)
+    assert isinstance(status_error(404, raw, {}), ModelNotFoundError)
