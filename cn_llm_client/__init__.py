@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from ._config import ConnectionSettings, resolve_settings
     from ._payload import check_params, forced_tool_choice_allowed, image_part
+    from ._stream import ToolCallFragment, ToolCallSlots, parse_tool_arguments
     from ._video import video_part
     from .budget import CostMeter
     from .catalog import ModelInfo, cost_of, get_model, list_models, suggest_models
@@ -54,6 +55,9 @@ _HOMES: dict[str, str] = {
     "forced_tool_choice_allowed": "_payload",
     "check_params": "_payload",
     "resolve_settings": "_config",
+    "ToolCallSlots": "_stream",
+    "ToolCallFragment": "_stream",
+    "parse_tool_arguments": "_stream",
     "ConnectionSettings": "_config",
     "ModelInfo": "catalog",
     "get_model": "catalog",
@@ -76,6 +80,9 @@ __all__ = [
     "check_params",
     "resolve_settings",
     "ConnectionSettings",
+    "ToolCallSlots",
+    "ToolCallFragment",
+    "parse_tool_arguments",
     "ModelInfo",
     "get_model",
     "list_models",

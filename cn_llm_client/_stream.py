@@ -22,18 +22,87 @@ sent inside `choices[0]` (Kimi streams) is lifted to the chunk's top level.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 __all__ = [
     "StreamAccumulator",
+    "ToolCallFragment",
+    "ToolCallSlots",
     "delta_of",
     "normalize_completion",
     "normalize_reasoning",
     "normalize_usage",
     "parse_tool_arguments",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFragment:
+    """One streamed tool-call fragment, placed: ``index`` is its call's number (0, 1, ... in the
+    order the calls start); ``id`` and ``name`` only where the call first shows them.
+
+    >>> ToolCallSlots().place({"index": 3, "id": "call_1", "function": {"name": "f"}})
+    ToolCallFragment(index=0, id='call_1', name='f', arguments='')
+    """
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+class ToolCallSlots:
+    """Which call each streamed tool-call fragment belongs to: the fold's rule, one fragment at a
+    time, for adapters that pass fragments on (LangChain merges ``tool_call_chunks`` by index
+    and concatenates their names).
+
+    A fragment joins the call last seen at its server index, unless it brings another id
+    (Qwen3 and vLLM reuse index 0 for parallel calls and tell them apart only by id). The id and
+    name are given once (MiniMax repeats both on every fragment); arguments sent as an object
+    (a few servers) come as JSON text.
+
+    >>> slots = ToolCallSlots()
+    >>> slots.place({"index": 0, "id": "a", "function": {"name": "f", "arguments": "{"}})
+    ToolCallFragment(index=0, id='a', name='f', arguments='{')
+    >>> slots.place({"index": 0, "id": "a", "function": {"name": "f", "arguments": "}"}})
+    ToolCallFragment(index=0, id=None, name=None, arguments='}')
+    >>> slots.place({"index": 0, "id": "b", "function": {"name": "g"}}).index
+    1
+    """
+
+    __slots__ = ("_by_index", "_ids", "_named")
+
+    def __init__(self) -> None:
+        self._by_index: dict[int, int] = {}  # server index -> call number
+        self._ids: list[str | None] = []  # per call
+        self._named: list[bool] = []  # per call: its name went out
+
+    def place(self, fragment: Mapping[str, Any]) -> ToolCallFragment:
+        call_id = fragment.get("id") or None
+        server_index = fragment.get("index", 0)
+        number = self._by_index.get(server_index)
+        if number is None or (call_id and self._ids[number] and call_id != self._ids[number]):
+            number = len(self._ids)
+            self._ids.append(None)
+            self._named.append(False)
+            self._by_index[server_index] = number
+        if call_id and not self._ids[number]:
+            self._ids[number] = call_id
+        else:
+            call_id = None
+        function = fragment.get("function") or {}
+        name = function.get("name") or None
+        if name and self._named[number]:
+            name = None
+        elif name:
+            self._named[number] = True
+        arguments = function.get("arguments") or ""
+        if not isinstance(arguments, str):
+            arguments = orjson.dumps(arguments).decode()
+        return ToolCallFragment(number, call_id, name, arguments)
 
 
 class _ToolCall:
@@ -57,11 +126,11 @@ class StreamAccumulator:
     """Collects content, reasoning, tool-call fragments, finish_reason and usage."""
 
     __slots__ = (
-        "_by_index",
         "_calls",
         "_content",
         "_reasoning",
         "_saw_content",
+        "_slots",
         "created",
         "finish_reason",
         "id",
@@ -79,7 +148,7 @@ class StreamAccumulator:
         self._saw_content = False
         self._reasoning: list[str] = []
         self._calls: list[_ToolCall] = []
-        self._by_index: dict[int, _ToolCall] = {}
+        self._slots = ToolCallSlots()
 
     def add(self, chunk: Mapping[str, Any]) -> None:
         if self.id is None:
@@ -116,27 +185,18 @@ class StreamAccumulator:
                     self._add_tool_fragment(fragment)
 
     def _add_tool_fragment(self, fragment: Mapping[str, Any]) -> None:
-        index = fragment.get("index", 0)
-        call_id = fragment.get("id")
-        call = self._by_index.get(index)
-        # Some servers reuse index 0 for parallel calls and tell them apart only by id.
-        if call is None or (call_id and call.id and call_id != call.id):
-            call = _ToolCall(call_id)
-            self._by_index[index] = call
-            self._calls.append(call)
-        elif call_id and not call.id:
-            call.id = call_id
+        placed = self._slots.place(fragment)
+        if placed.index == len(self._calls):
+            self._calls.append(_ToolCall(None))
+        call = self._calls[placed.index]
+        if placed.id:
+            call.id = placed.id
         if fragment.get("type"):
             call.type = fragment["type"]
-        function = fragment.get("function")
-        if function:
-            if function.get("name") and not call.name:
-                call.name = function["name"]
-            arguments = function.get("arguments")
-            if arguments:
-                if not isinstance(arguments, str):  # an object, from a few servers: as JSON text
-                    arguments = orjson.dumps(arguments).decode()
-                call.arguments.append(arguments)
+        if placed.name:
+            call.name = placed.name
+        if placed.arguments:
+            call.arguments.append(placed.arguments)
 
     @property
     def text(self) -> str:

@@ -164,18 +164,23 @@ class _ClientBase:
 
     def _finish(self, model: str, completion: dict, request_id: str | None) -> dict:
         """Fill usage["cost"] from the catalog when missing, add request_id, charge the meter."""
-        from .catalog import cost_of
-
         usage = completion.get("usage")
-        if isinstance(usage, dict) and usage.get("cost") is None:
-            cost = cost_of(model, usage, self.provider)
-            if cost is not None:
-                usage["cost"] = cost
+        if isinstance(usage, dict):
+            self._fill_cost(model, usage)
         if request_id:
             completion["request_id"] = request_id
         if self.meter is not None:
             self.meter.charge(usage, usage.get("cost") if isinstance(usage, dict) else None)
         return completion
+
+    def _fill_cost(self, model: str, usage: dict) -> None:
+        """usage["cost"] in USD: the server's figure, else the catalog's prices (if it has any)."""
+        from .catalog import cost_of
+
+        if usage.get("cost") is None:
+            cost = cost_of(model, usage, self.provider)
+            if cost is not None:
+                usage["cost"] = cost
 
     def _route_model(self, task: str) -> str:
         return self.model_map.get(task, self.model_map["chat"])
@@ -317,7 +322,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
 
     def _stream_once(self, model: str, messages: Messages, params: dict[str, Any]) -> MeteredStream:
         payload = self._payload(model, messages, True, params)
-        return MeteredStream(self._transport.stream(CHAT_PATH, payload), model, self._finish)
+        return MeteredStream(self._transport.stream(CHAT_PATH, payload), model, self)
 
     def chat_stream(self, model: str, messages: Messages, **params: Any) -> Iterator[str]:
         """Text pieces as they arrive (the seed's streaming call).
@@ -544,7 +549,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         self, model: str, messages: Messages, params: dict[str, Any]
     ) -> AsyncMeteredStream:
         payload = self._payload(model, messages, True, params)
-        return AsyncMeteredStream(self._transport.stream(CHAT_PATH, payload), model, self._finish)
+        return AsyncMeteredStream(self._transport.stream(CHAT_PATH, payload), model, self)
 
     async def chat_stream(
         self, model: str, messages: Messages, **params: Any
@@ -680,16 +685,14 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         await self.aclose()
 
 
-Finish = Callable[[str, dict, "str | None"], dict]
-
-
 class _MeteredBase:
-    """Delegates to the transport's stream; post-processes the fold once it completes."""
+    """Delegates to the transport's stream; prices the usage chunk as it passes (so readers of
+    the chunks see usage["cost"]) and post-processes the fold once it completes."""
 
-    def __init__(self, inner: Any, model: str, finish: Finish) -> None:
+    def __init__(self, inner: Any, model: str, client: _ClientBase) -> None:
         self._inner = inner
         self._model = model
-        self._finish = finish
+        self._client = client
         self._final: dict | None = None
 
     @property
@@ -704,9 +707,16 @@ class _MeteredBase:
         """The fold so far; after the stream completed, with usage["cost"] and request_id."""
         return self._final if self._final is not None else self._inner.completion()  # type: ignore[no-any-return]
 
+    def _priced(self, chunk: dict) -> dict:
+        usage = chunk.get("usage")
+        if usage:
+            self._client._fill_cost(self._model, usage)
+        return chunk
+
     def _complete(self) -> None:
         if self._final is None:
-            self._final = self._finish(self._model, self._inner.completion(), self.request_id)
+            completion = self._inner.completion()
+            self._final = self._client._finish(self._model, completion, self.request_id)
 
 
 class MeteredStream(_MeteredBase):
@@ -714,8 +724,8 @@ class MeteredStream(_MeteredBase):
 
     _inner: ChatStream
 
-    def __init__(self, inner: ChatStream, model: str, finish: Finish) -> None:
-        super().__init__(inner, model, finish)
+    def __init__(self, inner: ChatStream, model: str, client: _ClientBase) -> None:
+        super().__init__(inner, model, client)
         self._chunks: Iterator[dict] | None = None
 
     def __iter__(self) -> MeteredStream:
@@ -726,7 +736,7 @@ class MeteredStream(_MeteredBase):
         if self._chunks is None:
             self._chunks = iter(self._inner)  # opens the stream
         try:
-            return next(self._chunks)
+            return self._priced(next(self._chunks))
         except StopIteration:
             self._complete()
             raise
@@ -747,8 +757,8 @@ class AsyncMeteredStream(_MeteredBase):
 
     _inner: AsyncChatStream
 
-    def __init__(self, inner: AsyncChatStream, model: str, finish: Finish) -> None:
-        super().__init__(inner, model, finish)
+    def __init__(self, inner: AsyncChatStream, model: str, client: _ClientBase) -> None:
+        super().__init__(inner, model, client)
         self._chunks: AsyncIterator[dict] | None = None
 
     def __aiter__(self) -> AsyncMeteredStream:
@@ -758,7 +768,7 @@ class AsyncMeteredStream(_MeteredBase):
         if self._chunks is None:
             self._chunks = aiter(self._inner)
         try:
-            return await anext(self._chunks)
+            return self._priced(await anext(self._chunks))
         except StopAsyncIteration:
             self._complete()
             raise

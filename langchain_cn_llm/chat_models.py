@@ -67,13 +67,15 @@ from typing_extensions import Self
 
 from cn_llm_client import (
     ConfigurationError,
+    ToolCallFragment,
+    ToolCallSlots,
     catalog,
     check_params,
     forced_tool_choice_allowed,
+    parse_tool_arguments,
     resolve_settings,
     video_part,
 )
-from cn_llm_client._stream import parse_tool_arguments
 from cn_llm_client.budget import CostMeter
 from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
 from cn_llm_client.errors import InvalidRequestError
@@ -497,7 +499,7 @@ class ChatCNLLM(BaseChatModel):
             "finish_reason": finish_reason,
             "id": completion.get("id"),
             "token_usage": usage,
-            "cost": catalog.cost_of(model, usage, self.provider) if usage else None,
+            "cost": usage.get("cost"),  # the core's: the server's figure or the catalog's prices
             "request_id": request_id,
         }
         if "credits_remaining" in usage:
@@ -517,7 +519,7 @@ class ChatCNLLM(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         stream_usage = kwargs.pop("stream_usage", self.stream_usage)  # ChatOpenAI's per-call flag
         model, openai_messages, params = self._request(messages, stop, kwargs)
-        slots = _ToolCallSlots()
+        slots = ToolCallSlots()
         with self._sync_client().stream(model, openai_messages, **params) as stream:
             for raw in stream:
                 if chunk := _message_chunk(raw, slots, v1=self.output_version == "v1"):
@@ -535,7 +537,7 @@ class ChatCNLLM(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         stream_usage = kwargs.pop("stream_usage", self.stream_usage)  # ChatOpenAI's per-call flag
         model, openai_messages, params = self._request(messages, stop, kwargs)
-        slots = _ToolCallSlots()
+        slots = ToolCallSlots()
         async with self._async_client().stream(model, openai_messages, **params) as stream:
             async for raw in stream:
                 if chunk := _message_chunk(raw, slots, v1=self.output_version == "v1"):
@@ -843,47 +845,14 @@ def _video_block_part(block: Any) -> dict[str, Any]:
     return video_part(source, fps=fps)
 
 
-class _ToolCallSlots:
-    """Turns streamed tool-call fragments into LangChain tool_call_chunks.
-
-    LangChain merges tool_call_chunks by index and concatenates their names, so each call gets an
-    index of its own (servers that reuse index 0 for parallel calls, e.g. Qwen3 and vLLM, tell
-    them apart only by id) and sends its id and name once (MiniMax repeats both on every
-    fragment, which would merge into "get_weatherget_weather"). The core's StreamAccumulator folds
-    whole calls by the same rules; LangChain needs them chunk by chunk.
-    """
-
-    def __init__(self) -> None:
-        self._calls: dict[int, tuple[int, str | None]] = {}  # server index -> (slot, call id)
-        self._named: set[int] = set()  # slots whose name went out
-        self._count = 0
-
-    def chunk(self, call: dict[str, Any]) -> ToolCallChunk:
-        server_index = call.get("index", 0)
-        call_id = call.get("id") or None
-        slot, known_id = self._calls.get(server_index, (-1, None))
-        if slot < 0 or (call_id and known_id and call_id != known_id):
-            slot, known_id = self._count, None
-            self._count += 1
-        self._calls[server_index] = (slot, known_id or call_id)
-        function = call.get("function") or {}
-        name = function.get("name") or None
-        if name and slot in self._named:
-            name = None
-        elif name:
-            self._named.add(slot)
-        return tool_call_chunk(
-            name=name,
-            args=function.get("arguments"),
-            id=call_id if known_id is None else None,
-            index=slot,
-        )
-
-
 def _message_chunk(
-    raw: dict[str, Any], slots: _ToolCallSlots, *, v1: bool
+    raw: dict[str, Any], slots: ToolCallSlots, *, v1: bool
 ) -> ChatGenerationChunk | None:
     """One ``chat.completion.chunk`` as a ChatGenerationChunk (None when it carries nothing).
+
+    Tool-call fragments are placed by the core's rule (``ToolCallSlots``): each call gets an
+    index of its own and sends its id and name once, since LangChain merges tool_call_chunks by
+    index and concatenates their names.
 
     With ``v1`` the text and reasoning go out as content blocks with "lc_" string indices:
     LangChain would number them 0, 1, ... and merge them into tool-call blocks of the same index.
@@ -894,7 +863,7 @@ def _message_chunk(
     delta = choices[0].get("delta") or {}
     content = delta.get("content") or ""
     reasoning = delta.get("reasoning_content") or ""
-    calls = [slots.chunk(call) for call in delta.get("tool_calls") or []]
+    calls = [_tool_call_chunk(slots.place(call)) for call in delta.get("tool_calls") or []]
     if not (content or reasoning or calls):
         return None
     blocks: list[str | dict[str, Any]] = []
@@ -910,6 +879,12 @@ def _message_chunk(
     if calls:
         fields["tool_call_chunks"] = calls
     return ChatGenerationChunk(message=AIMessageChunk(**fields))
+
+
+def _tool_call_chunk(fragment: ToolCallFragment) -> ToolCallChunk:
+    return tool_call_chunk(
+        name=fragment.name, args=fragment.arguments, id=fragment.id, index=fragment.index
+    )
 
 
 def _usage_metadata(usage: dict[str, Any]) -> UsageMetadata:

@@ -38,10 +38,15 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 from typing_extensions import Self
 
-from cn_llm_client import check_params, forced_tool_choice_allowed, resolve_settings, video_part
-from cn_llm_client._payload import image_part
-from cn_llm_client._stream import delta_of, parse_tool_arguments
-from cn_llm_client.catalog import cost_of, get_model
+from cn_llm_client import (
+    check_params,
+    forced_tool_choice_allowed,
+    image_part,
+    parse_tool_arguments,
+    resolve_settings,
+    video_part,
+)
+from cn_llm_client.catalog import get_model
 from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
 from cn_llm_client.errors import InvalidRequestError
 
@@ -262,7 +267,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "prompt_tokens": usage.get("prompt_tokens"),
             "completion_tokens": usage.get("completion_tokens"),
             "total_tokens": usage.get("total_tokens"),
-            "cost": cost_of(self.model, usage, self.provider),
+            "cost": usage.get("cost"),  # the core's: the server's figure or the catalog's prices
         }
         # Context-cache figures, which the core reads from each provider's own field, and Kimi's
         # $web_search rounds (summed by the core).
@@ -284,7 +289,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
 
     def _stream_response(self, chunk: dict[str, Any], so_far: _MessageSoFar) -> ChatResponse | None:
         """One streamed step: the message so far, this chunk's text, thinking and usage."""
-        delta = delta_of(chunk) or {}
+        delta = (chunk.get("choices") or [{}])[0].get("delta") or {}
         text = delta.get("content") or ""
         thinking = delta.get("reasoning_content") or ""  # the core renamed "reasoning"
         usage = self._usage(chunk.get("usage"))

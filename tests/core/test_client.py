@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from itertools import islice
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -440,9 +441,13 @@ def _finish(model: str, completion: dict, request_id: str | None) -> dict:
     return {**completion, "request_id": request_id}
 
 
+# What a metered stream asks of its client.
+_CLIENT = SimpleNamespace(_finish=_finish, _fill_cost=lambda model, usage: None)
+
+
 def test_metered_stream_keeps_one_iterator() -> None:
     inner = _Chunks(3)
-    stream = MeteredStream(inner, "m", _finish)  # type: ignore[arg-type]
+    stream = MeteredStream(inner, "m", _CLIENT)  # type: ignore[arg-type]
     # Bounded: a stream that restarted its inner iterator would repeat "0" forever.
     assert [c["choices"][0]["delta"]["content"] for c in islice(stream, 10)] == ["0", "1", "2"]
     assert inner.opened == 1
@@ -451,7 +456,7 @@ def test_metered_stream_keeps_one_iterator() -> None:
 
 async def test_async_metered_stream_keeps_one_iterator() -> None:
     inner = _Chunks(3)
-    stream = AsyncMeteredStream(inner, "m", _finish)  # type: ignore[arg-type]
+    stream = AsyncMeteredStream(inner, "m", _CLIENT)  # type: ignore[arg-type]
     seen = []
     async for chunk in stream:
         seen.append(chunk["choices"][0]["delta"]["content"])
@@ -531,3 +536,18 @@ def test_per_call_stream_or_provider_is_a_clear_error(
     with pytest.raises(InvalidRequestError, match=hint):
         client.stream("qwen3-max", messages, **params)
     assert seed_env.requests == []
+
+
+def test_a_streams_usage_chunk_carries_the_cost() -> None:
+    """Computed once, in the core, as the usage arrives: adapters read usage["cost"]."""
+    with (
+        FakeGateway(mode="deepseek", api_key=None, models=["deepseek-v3"]) as gw,
+        CNLLMClient(base_url=gw.base_url) as c,
+        c.stream("deepseek-v3", [{"role": "user", "content": "hi"}]) as stream,
+    ):
+        # copied as each chunk arrives: the cost must be there already, not only after the end
+        usage = [dict(chunk["usage"]) for chunk in stream if chunk.get("usage")]
+    assert usage and usage[-1]["cost"] == pytest.approx(
+        (usage[-1]["prompt_tokens"] * 1.0 + usage[-1]["completion_tokens"] * 4.0) / 1e6
+    )
+    assert stream.completion()["usage"]["cost"] == usage[-1]["cost"]

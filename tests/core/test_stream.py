@@ -253,3 +253,31 @@ def test_tool_arguments_sent_as_an_object_become_json_text() -> None:
     acc.add(fragment(arguments={"x": 1}))
     call = acc.completion()["choices"][0]["message"]["tool_calls"][0]
     assert isinstance(call["function"]["arguments"], str)
+
+
+def test_tool_call_slots_are_the_folds_rule_fragment_by_fragment() -> None:
+    """Public for adapters that forward fragments (LangChain): one index per call, id and name
+    once, whatever the server's indices (reused 0) and repeats (MiniMax) were."""
+    from cn_llm_client import ToolCallFragment, ToolCallSlots
+
+    fragments = [
+        {"index": 0, "id": "a", "function": {"name": "f", "arguments": '{"x"'}},
+        {"index": 0, "id": "a", "function": {"name": "f", "arguments": ": 1}"}},
+        {"index": 0, "id": "b", "function": {"name": "g", "arguments": {"y": 2}}},
+        {"index": 0, "function": {"arguments": ""}},
+    ]
+    slots, acc = ToolCallSlots(), StreamAccumulator()
+    placed = [slots.place(fragment) for fragment in fragments]
+    assert placed == [
+        ToolCallFragment(0, "a", "f", '{"x"'),
+        ToolCallFragment(0, None, None, ": 1}"),
+        ToolCallFragment(1, "b", "g", '{"y":2}'),
+        ToolCallFragment(1, None, None, ""),
+    ]
+    for fragment in fragments:
+        acc.add({"choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]})
+    calls = acc.completion()["choices"][0]["message"]["tool_calls"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("a", "f", '{"x": 1}'),
+        ("b", "g", '{"y":2}'),
+    ]
