@@ -10,14 +10,35 @@ Two suites, so every feature flag that any model has is on somewhere:
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
+from langchain_tests.integration_tests import chat_models as standard_chat_models
 
 from cn_llm_client.testing import FakeGateway
 from langchain_cn_llm import ChatCNLLM
+
+RED_CIRCLE = (Path(__file__).parents[2] / "examples" / "data" / "red_circle.png").read_bytes()
+
+
+class _BundledImage:
+    """Stands in for the ``httpx`` module inside langchain-tests' chat model suite: its one
+    ``httpx.get`` there fetches the test picture, which is served from examples/data instead."""
+
+    url = (
+        "https://raw.githubusercontent.com/langchain-ai/docs/4d11d08b6b0e210bd456943f7a22febbd168b"
+        "543/src/images/agentic-rag-output.png"
+    )
+
+    def get(self, url: str, **kwargs: Any) -> SimpleNamespace:
+        assert url == self.url, f"an unexpected download in the standard suite: {url}"
+        return SimpleNamespace(content=RED_CIRCLE)
+
 
 LONG_SYSTEM_PROMPT = "你是一位精通中国古典诗词的助手，回答要简洁准确。" * 20  # > 64 cached tokens
 
@@ -49,13 +70,22 @@ class _GatewaySuite(ChatModelIntegrationTests):
         assert full is not None
         return full
 
-    @pytest.mark.xfail(
-        reason="the standard test downloads its picture from the internet, which CI cannot "
-        "reach; images are covered offline in test_chat_models.py",
-        raises=Exception,
-    )
-    def test_image_inputs(self, model: Any) -> None:
+    def test_image_inputs(self, model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The standard test downloads a picture from GitHub; offline it gets the bundled one."""
+        if not self.supports_image_inputs:
+            pytest.skip("Model does not support image message.")
+        monkeypatch.setattr(standard_chat_models, "httpx", _BundledImage())
+        self.gateway.reset()
         super().test_image_inputs(model)
+        sent = [
+            part["image_url"]["url"]
+            for request in self.gateway.requests
+            for part in request.body["messages"][0]["content"]
+            if part["type"] == "image_url"
+        ]
+        data_url = "data:image/png;base64," + base64.b64encode(RED_CIRCLE).decode()
+        assert sent[:2] == [data_url, data_url]  # OpenAI-style and standard base64 blocks
+        assert sent[2:] == [_BundledImage.url] * self.supports_image_urls
 
     def invoke_with_reasoning_output(self, *, stream: bool = False) -> AIMessage:
         message = self._call("9.9 和 9.11 哪个大？", stream=stream)
