@@ -532,7 +532,7 @@ class _MessageSoFar:
     piece in ``delta``), so each chunk needs a new str of the text so far: one append per chunk,
     which copies the text (a str cannot grow while an earlier response still holds it; OpenAILike
     pays the same). Nothing else re-reads the whole message per chunk: asking the core's fold for
-    it on every chunk re-joined every piece (measured 4x slower on 10k chunks), and tool calls
+    it on every chunk re-joined every piece (benchmarks/README.md, "In memory"), and tool calls
     are parsed into blocks only when a chunk carries tool-call fragments.
     """
 
