@@ -104,6 +104,10 @@ KNOWN_PARAMETERS = frozenset(
         "translation_options", "vl_high_resolution_images", "incremental_output", "top_k",
         "min_p", "repetition_penalty", "chat_template_kwargs", "think", "do_sample",
         "request_id", "extra_body", "extra_headers", "keep_alive", "options", "format",
+        # llama.cpp server, vLLM sampling
+        "reasoning_format", "cache_prompt", "n_predict", "repeat_penalty", "grammar",
+        "json_schema", "min_tokens", "best_of", "length_penalty", "ignore_eos", "stop_token_ids",
+        "skip_special_tokens", "guided_json", "guided_choice", "guided_regex",
     }
 )  # fmt: skip
 _NEAR_MISS = 0.85

@@ -2,8 +2,10 @@
 
     cn-llm chat --model qwen3-max --message "Hello, please introduce yourself"
     cn-llm chat --model deepseek-r1 --message "Which is larger, 9.9 or 9.11?" --stream
+    cn-llm chat --model qwen-long --message "Summarise:" --file report.txt   # or --message - (stdin)
     cn-llm compare --models qwen3-max,deepseek-v3 --message "What is quantum computing?"
     cn-llm models --json
+    cn-llm models --remote           # the catalog beside the server's own GET /models
     cn-llm --provider dashscope embed --model text-embedding-v4 --text "你好" --dimensions 256
     cn-llm --provider dashscope rerank --model qwen3-rerank --query "熊猫吃什么" --doc "…" --doc "…"
     cn-llm demo                      # offline, emulated answers, when AISA_API_KEY is not set
@@ -11,26 +13,27 @@
 
 Connection: ``--base-url``, ``--api-key``, ``--provider`` (before or after the subcommand), else
 ``AISA_BASE_URL`` / ``AISA_API_KEY``. Errors print one line on stderr; exit status 2 for usage
-and configuration errors, 1 for API errors. argparse (standard library) keeps the install small.
+and configuration errors, 1 for API errors (and for ``compare`` when any model failed).
+argparse (standard library) parses; rich draws what only a terminal sees (the spinner while a call
+waits, compare's progress bar, dimmed reasoning) and writes plain text when piped.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .client import CNLLMClient
 
 __all__ = ["build_parser", "main"]
-
-DIM, RESET = "\x1b[2m", "\x1b[0m"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,16 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except (ConfigurationError, InvalidRequestError) as exc:
-        return _fail(exc, 2)
+        return _fail(str(exc), 2)
     except CNLLMError as exc:
-        return _fail(exc, 1)
+        return _fail(str(exc), 1)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
 
 
-def _fail(exc: Exception, status: int) -> int:
-    message = " ".join(str(exc).split()) or type(exc).__name__
+def _fail(message: str, status: int) -> int:
+    message = " ".join(message.split()) or "failed"
     sys.stderr.write(f"cn-llm: error: {message}\n")
     return status
 
@@ -91,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         _chat,
     )
     chat.add_argument("--model", required=True, help="model id, e.g. qwen3-max")
-    chat.add_argument("--message", required=True, help="the user message")
+    _message_options(chat)
     chat.add_argument("--system", help="a system prompt")
     chat.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     _sampling_options(chat)
@@ -108,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         _compare,
     )
     compare.add_argument("--models", required=True, help="comma-separated model ids")
-    compare.add_argument("--message", required=True, help="the user message")
+    _message_options(compare)
     _sampling_options(compare)
     compare.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -119,16 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
         _models,
     )
     models.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    models.add_argument(
+        "--remote",
+        action="store_true",
+        help="also ask the server (GET /models) and show which catalog ids it serves",
+    )
     _retrieval_commands(command)
     from ._batch_cli import add_batch_command
 
     add_batch_command(command, shared)
 
-    command(
+    demo = command(
         "demo",
         "A short tour: chat, streaming, reasoning, tools, vision, compare (offline without a key).",
-        "cn-llm demo",
+        "cn-llm demo --offline",
         _demo,
+    )
+    demo.add_argument(
+        "--offline",
+        action="store_true",
+        help="use the offline gateway even when AISA_API_KEY is set (no network needed)",
     )
 
     serve = command(
@@ -153,6 +166,44 @@ def _connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
         default=default,
         help="provider preset: aisa (default), dashscope, deepseek, ...",
     )
+
+
+def _message_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--message", help='the user message; "-" reads it from standard input')
+    parser.add_argument(
+        "--file",
+        type=Path,
+        help="send this UTF-8 text file's content (after --message when both are given)",
+    )
+
+
+def _user_text(args: argparse.Namespace) -> str:
+    """The message from --message (``-``: standard input) and --file; long texts never go
+    through the argument list, whose size the OS limits ("Argument list too long")."""
+    if args.message is None and args.file is None:
+        raise _usage(
+            "give the message: --message TEXT, --message - (standard input) or --file PATH"
+        )
+    parts = []
+    if args.message is not None:
+        parts.append(sys.stdin.read() if args.message == "-" else args.message)
+    if args.file is not None:
+        try:
+            parts.append(args.file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise _usage(f"--file {args.file}: not UTF-8 text; send a text file") from None
+        except OSError as exc:
+            raise _usage(f"--file {args.file}: {exc.strerror}") from None
+    text = "\n\n".join(part.strip("\n") for part in parts)
+    if not text.strip():
+        raise _usage("the message is empty (--message, standard input or --file)")
+    return text
+
+
+def _usage(message: str) -> Exception:
+    from .errors import InvalidRequestError
+
+    return InvalidRequestError(message)
 
 
 def _sampling_options(parser: argparse.ArgumentParser) -> None:
@@ -180,12 +231,20 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------- output
 
 
+def _console(stream: TextIO) -> Console:
+    """A rich console on `stream`: styles only on a terminal that takes them (not TERM=dumb)."""
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
 class ReasoningPrinter:
     """Reasoning apart from the answer: dimmed on a terminal, ``[reasoning] `` lines otherwise."""
 
     def __init__(self, out: TextIO, show: bool = True) -> None:
         self.out, self.show = out, show
-        self.dim = _is_tty(out) and "NO_COLOR" not in os.environ
+        self._terminal = _console(out) if _is_tty(out) else None
+        self.dim = self._terminal is not None
         self._pending = ""
         self._wrote = False
 
@@ -193,8 +252,8 @@ class ReasoningPrinter:
         if not self.show or not text:
             return
         self._wrote = True
-        if self.dim:
-            self.out.write(f"{DIM}{text}{RESET}")
+        if self._terminal is not None:
+            self._terminal.print(text, style="dim", end="")
             self.out.flush()
             return
         *lines, self._pending = (self._pending + text).split("\n")
@@ -305,11 +364,12 @@ def _comparison_table(results: dict[str, dict]) -> str:
 
 def _chat(args: argparse.Namespace) -> int:
     out = sys.stdout
-    content: Any = args.message
+    text = _user_text(args)
+    content: Any = text
     if args.image:
         from ._payload import image_part
 
-        content = [{"type": "text", "text": args.message}, image_part(args.image)]
+        content = [{"type": "text", "text": text}, image_part(args.image)]
     messages = [{"role": "user", "content": content}]
     if args.system:
         messages.insert(0, {"role": "system", "content": args.system})
@@ -321,7 +381,8 @@ def _chat(args: argparse.Namespace) -> int:
                     out.write(json.dumps(chunk, ensure_ascii=False) + "\n")
             return 0
         if args.json:
-            completion = client.chat(args.model, messages, **_params(args))
+            with _waiting(f"Waiting for {args.model}"):
+                completion = client.chat(args.model, messages, **_params(args))
             out.write(json.dumps(completion, ensure_ascii=False, indent=2) + "\n")
             return 0
         if args.stream:
@@ -329,7 +390,8 @@ def _chat(args: argparse.Namespace) -> int:
                 client.stream(args.model, messages, **_params(args)), reasoning, out
             )
         else:
-            completion = client.chat(args.model, messages, **_params(args))
+            with _waiting(f"Waiting for {args.model}"):
+                completion = client.chat(args.model, messages, **_params(args))
             _print_message(
                 (completion.get("choices") or [{}])[0].get("message") or {}, reasoning, out
             )
@@ -339,42 +401,41 @@ def _chat(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    with _client(args) as client, _Progress(sys.stderr, f"Asking {', '.join(models)}"):
-        results = client.compare_models(models, args.message, **_params(args))
+    text = _user_text(args)
+    with _client(args) as client, _progress(f"Asking {len(models)} models", len(models)) as done:
+        results = client.compare_models(models, text, on_result=done, **_params(args))
     if args.json:
         sys.stdout.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
     else:
         sys.stdout.write(_comparison_table(results))
-    return 1 if all(r.get("error") for r in results.values()) else 0
+    return 1 if any(r.get("error") for r in results.values()) else 0
 
 
-class _Progress:
-    """One progress line on stderr while waiting (a ticking clock on a terminal)."""
+@contextlib.contextmanager
+def _waiting(label: str) -> Iterator[None]:
+    """A spinner with the elapsed time on stderr while a call waits; nothing when piped."""
+    if not _is_tty(sys.stderr):
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    def __init__(self, err: TextIO, label: str) -> None:
-        self.err, self.label = err, label
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._start = time.perf_counter()
+    columns = (SpinnerColumn(), TextColumn(label), TimeElapsedColumn())
+    with Progress(*columns, console=_console(sys.stderr), transient=True) as progress:
+        progress.add_task(label, total=None)
+        yield
 
-    def __enter__(self) -> _Progress:
-        if _is_tty(self.err):
-            self._thread = threading.Thread(target=self._tick, daemon=True)
-            self._thread.start()
-        else:
-            self.err.write(f"{self.label} …\n")
-        return self
 
-    def _tick(self) -> None:
-        while not self._stop.wait(0.1):
-            self.err.write(f"\r{self.label} … {time.perf_counter() - self._start:.1f}s")
-            self.err.flush()
+@contextlib.contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr, advanced by the callback it yields; nothing when piped."""
+    if not _is_tty(sys.stderr):
+        yield lambda *_: None
+        return
+    from rich.progress import Progress
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self.err.write(f"\r{self.label} … done in {time.perf_counter() - self._start:.1f}s\n")
+    with Progress(console=_console(sys.stderr), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda *_: progress.advance(task)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -382,6 +443,8 @@ def _models(args: argparse.Namespace) -> int:
 
     from .catalog import format_price, list_models
 
+    if args.remote:
+        return _remote_models(args)
     models = list_models(args.provider)
     if args.json:
         entries = [dataclasses.asdict(m) for m in models]
@@ -401,6 +464,34 @@ def _models(args: argparse.Namespace) -> int:
     ]
     header = ["model", "provider", "input/M", "output/M", "context", "features"]
     sys.stdout.write(_table(rows, header))
+    return 0
+
+
+def _remote_models(args: argparse.Namespace) -> int:
+    """The provider's catalog beside what its server lists: served or not, and ids it serves
+    that the catalog does not know."""
+    from .catalog import list_models
+
+    with _client(args) as client:
+        with _waiting(f"GET {client.base_url}/models"):
+            served = client.list_remote_models()
+        catalog = [m.id for m in list_models(client.provider)]
+    unknown = [m for m in served if m not in catalog]
+    if args.json:
+        listing = {
+            "server": client.base_url,
+            "catalog": [{"id": m, "served": m in served} for m in catalog],
+            "not_in_catalog": unknown,
+        }
+        sys.stdout.write(json.dumps(listing, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    rows = [[m, "yes" if m in served else "no", "catalog"] for m in catalog]
+    rows += [[m, "yes", "server only (not in the catalog)"] for m in unknown]
+    sys.stdout.write(_table(rows, ["model", "served", "listed by"]))
+    sys.stderr.write(
+        f"{client.base_url}/models lists {len(served)} ids; the {client.provider} catalog "
+        f"{len(catalog)}, {sum(m in served for m in catalog)} of them served.\n"
+    )
     return 0
 
 
@@ -532,16 +623,26 @@ DEMO_TOOL = {
 
 def _demo(args: argparse.Namespace) -> int:
     """The tour against the real gateway when a key is set, else against the offline gateway."""
-    from .client import CNLLMClient
+    import os
 
-    if args.base_url or args.api_key or os.environ.get("AISA_API_KEY"):
+    from .client import CNLLMClient
+    from .errors import APIConnectionError
+
+    online = args.base_url or args.api_key or os.environ.get("AISA_API_KEY")
+    if online and not args.offline:
         with _client(args) as client:
-            return _tour(client)
+            try:
+                return _tour(client)
+            except APIConnectionError as exc:
+                offline = "To run it offline (emulated answers): cn-llm demo --offline"
+                return _fail(f"{exc} {offline}, or unset AISA_API_KEY.", 1)
     from .testing import FakeGateway
 
+    reason = "--offline" if online else "No AISA_API_KEY set"
     sys.stdout.write(
-        "No AISA_API_KEY set: running against the offline gateway on 127.0.0.1.\n"
-        "The answers below are EMULATED (deterministic echoes), not written by a real model.\n"
+        f"{reason}: running against the offline gateway on 127.0.0.1.\n"
+        "The answers below are EMULATED (deterministic, made from the prompt), not written by a "
+        "real model.\n"
         "Set AISA_API_KEY to run the same tour against https://api.aisa.one/v1.\n"
     )
     with (

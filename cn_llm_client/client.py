@@ -67,6 +67,7 @@ MODEL_MAP: Mapping[str, str] = {
 """
 
 CHAT_PATH = "/chat/completions"
+MODELS_PATH = "/models"
 
 Messages = list[dict[str, Any]]
 _P = TypeVar("_P", EmbedPlan, RerankPlan)
@@ -228,24 +229,32 @@ def _check_models(models: list[str]) -> list[str]:
     return list(dict.fromkeys(models))
 
 
-def _comparison(completion: dict | None, error: Exception | None, latency: float) -> dict:
-    if completion is None:
-        return {
-            "response": "",
-            "usage": None,
-            "cost": None,
-            "latency_s": latency,
-            "error": str(error),
-        }
-    usage = completion.get("usage") or {}
-    choices = completion.get("choices") or [{}]
-    return {
+def _comparison(
+    model: str,
+    completion: dict | None,
+    error: Exception | None,
+    started: float,
+    on_result: Callable[[str, dict], None] | None,
+) -> dict:
+    """One model's row of compare_models, handed to `on_result` as soon as it is known."""
+    usage = (completion or {}).get("usage") or {}
+    choices = (completion or {}).get("choices") or [{}]
+    result = {
         "response": (choices[0].get("message") or {}).get("content") or "",
-        "usage": usage,
+        "usage": None if completion is None else usage,
         "cost": usage.get("cost"),
-        "latency_s": latency,
-        "error": None,
+        "latency_s": time.perf_counter() - started,
+        "error": None if error is None else str(error),
     }
+    if on_result is not None:
+        on_result(model, result)
+    return result
+
+
+def _model_ids(listing: dict) -> list[str]:
+    """The ids of an OpenAI-style model list, ``{"data": [{"id": ...}, ...]}``."""
+    rows = listing.get("data") if isinstance(listing, dict) else None
+    return [r["id"] for r in rows or () if isinstance(r, dict) and isinstance(r.get("id"), str)]
 
 
 def _text_pieces(chunk: dict) -> Iterator[str]:
@@ -336,8 +345,18 @@ class CNLLMClient(FilesMixin, _ClientBase):
             for chunk in stream:
                 yield from _text_pieces(chunk)
 
-    def compare_models(self, models: list[str], message: str, **params: Any) -> dict[str, dict]:
+    def compare_models(
+        self,
+        models: list[str],
+        message: str,
+        *,
+        on_result: Callable[[str, dict], None] | None = None,
+        **params: Any,
+    ) -> dict[str, dict]:
         """Ask every model the same question at once; a failing model records its error.
+
+        ``on_result(model, result)`` is called as each model finishes (from its worker thread),
+        e.g. to draw progress.
 
         >>> client = CNLLMClient()
         >>> results = client.compare_models(["qwen3-max", "nope"], "What is 2+2?")
@@ -353,8 +372,8 @@ class CNLLMClient(FilesMixin, _ClientBase):
             try:
                 completion = self.chat(model, _user(message), **params)
             except CNLLMError as exc:
-                return _comparison(None, exc, time.perf_counter() - start)
-            return _comparison(completion, None, time.perf_counter() - start)
+                return _comparison(model, None, exc, start, on_result)
+            return _comparison(model, completion, None, start, on_result)
 
         with ThreadPoolExecutor(max_workers=len(models)) as pool:
             return dict(zip(models, pool.map(one, models), strict=True))
@@ -472,6 +491,18 @@ class CNLLMClient(FilesMixin, _ClientBase):
                 raise
         return bodies
 
+    def list_remote_models(self) -> list[str]:
+        """The model ids the server itself lists (``GET /models``), in its order; compare with
+        the catalog (``cn-llm models --remote``) when an id it should serve is refused.
+
+        >>> from cn_llm_client.testing import FakeGateway
+        >>> with FakeGateway(mode="deepseek") as gw:
+        ...     client = CNLLMClient(provider="deepseek", api_key=gw.api_key, base_url=gw.base_url)
+        ...     client.list_remote_models()
+        ['deepseek-chat', 'deepseek-reasoner']
+        """
+        return _model_ids(self._transport.request("GET", MODELS_PATH).data)
+
     def route(self, task: str, message: str, **params: Any) -> dict:
         """Send ``message`` to the model ``model_map`` names for ``task`` (unknown: "chat").
 
@@ -570,7 +601,12 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
                     yield piece
 
     async def compare_models(
-        self, models: list[str], message: str, **params: Any
+        self,
+        models: list[str],
+        message: str,
+        *,
+        on_result: Callable[[str, dict], None] | None = None,
+        **params: Any,
     ) -> dict[str, dict]:
         """Ask every model at once, as ``CNLLMClient.compare_models``."""
         models = _check_models(models)
@@ -580,8 +616,8 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
             try:
                 completion = await self.chat(model, _user(message), **params)
             except CNLLMError as exc:
-                return _comparison(None, exc, time.perf_counter() - start)
-            return _comparison(completion, None, time.perf_counter() - start)
+                return _comparison(model, None, exc, start, on_result)
+            return _comparison(model, completion, None, start, on_result)
 
         return dict(zip(models, await asyncio.gather(*(one(m) for m in models)), strict=True))
 
@@ -667,6 +703,10 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
             for task in tasks:  # a failed batch fails the call: send no more
                 task.cancel()
             raise
+
+    async def list_remote_models(self) -> list[str]:
+        """The model ids the server lists (``GET /models``), as ``CNLLMClient.list_remote_models``."""
+        return _model_ids((await self._transport.request("GET", MODELS_PATH)).data)
 
     async def route(self, task: str, message: str, **params: Any) -> dict:
         """Send ``message`` to the model for ``task``, as ``CNLLMClient.route``."""

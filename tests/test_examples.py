@@ -40,10 +40,11 @@ EXPECTED = {
 }
 
 
-def run_example(name: str) -> subprocess.CompletedProcess[str]:
-    keys = ("AISA_API_KEY", "AISA_BASE_URL", "DASHSCOPE_API_KEY", "MOONSHOT_API_KEY")
-    env = {k: v for k, v in os.environ.items() if k not in keys}
-    env["PYTHONIOENCODING"] = "utf-8"
+def run_example(name: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    unset = ("AISA_API_KEY", "AISA_BASE_URL", "DASHSCOPE_API_KEY", "MOONSHOT_API_KEY")
+    unset += ("FORCE_COLOR", "TTY_COMPATIBLE")  # rich: piped output must stay plain
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(PYTHONIOENCODING="utf-8", **extra_env)
     return subprocess.run(
         [sys.executable, str(EXAMPLES / name)],
         env=env,
@@ -68,6 +69,14 @@ def test_example_runs_offline(name: str) -> None:
     assert "offline gateway" in first_line
     assert EXPECTED[name] in result.stdout, result.stdout
     assert "Unclosed" not in result.stderr, f"{name} leaks connections:\n{result.stderr}"
+    assert "\x1b[" not in result.stdout, f"{name} writes ANSI codes into a pipe"
+
+
+def test_reasoning_example_dims_the_thinking_only_on_a_terminal() -> None:
+    # FORCE_COLOR makes rich treat the pipe as a terminal; without it (above) the text is plain.
+    result = run_example("reasoning.py", FORCE_COLOR="1")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[2m" in result.stdout and "characters of thinking" in result.stdout
 
 
 def test_gateway_helper_uses_the_real_gateway_when_a_key_is_set(

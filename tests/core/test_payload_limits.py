@@ -62,6 +62,7 @@ def test_a_near_miss_keyword_is_refused_with_the_right_name(typo: str, right: st
 
 def test_other_unknown_keywords_pass_through_as_provider_extras() -> None:
     extras = {"top_k": 20, "enable_search": True, "my_gateway_flag": "x", "n_probs": 2}
+    extras |= {"reasoning_format": "deepseek", "min_tokens": 4}  # llama.cpp, vLLM
     body = build_payload("qwen3-max", USER, **extras)
     assert {k: body[k] for k in extras} == extras
 
