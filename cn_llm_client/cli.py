@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -623,8 +624,6 @@ DEMO_TOOL = {
 
 def _demo(args: argparse.Namespace) -> int:
     """The tour against the real gateway when a key is set, else against the offline gateway."""
-    import os
-
     from .client import CNLLMClient
     from .errors import APIConnectionError
 
