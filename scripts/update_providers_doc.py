@@ -89,10 +89,20 @@ def _models_with(p: Provider, capability: str) -> str:
     return ", ".join(models) or "—"
 
 
+def _cache_read(p: Provider) -> str:
+    return f"`usage.{p.cache_usage}`" if p.cache_usage else "—"
+
+
+def _cache_markers(p: Provider) -> str:
+    return "passed through (≤ 4 per request)" if p.cache_markers else "—"
+
+
 # One column per feature of issue 14 (what `web_search=`, video parts, ... become on each preset).
 FEATURES: tuple[tuple[str, Callable[[Provider], str]], ...] = (
     ("`web_search=`", _web_search),
     ("Video input (catalog models)", lambda p: _models_with(p, "video")),
+    ("cached tokens read from (→ `cache_read_tokens`)", _cache_read),
+    ("`cache_control` markers", _cache_markers),
 )
 
 

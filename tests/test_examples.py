@@ -37,6 +37,7 @@ EXPECTED = {
     "web_search.py": "kimi searches: 1, search tokens:",
     "batch_jobs.py": "saved $",
     "video_input.py": "refused before sending: qwen-plus does not take video",
+    "context_cache.py": "dashscope: cache_creation=0, cache_read=",
 }
 
 

@@ -58,3 +58,13 @@ def test_feature_table_has_every_preset_and_its_web_search() -> None:
         assert (cells[1] != "—") == has_search, name
     assert "`enable_search`" in rows["dashscope"][1]
     assert "`$web_search`" in rows["moonshot"][1]
+
+
+def test_feature_table_says_who_caches_where() -> None:
+    rows = _table_rows("features")
+    read, markers = 3, 4  # the columns after web search and video
+    assert rows["deepseek"][read] == "`usage.prompt_cache_hit_tokens`"
+    assert rows["moonshot"][read] == "`usage.cached_tokens`"
+    assert rows["dashscope"][read] == "`usage.prompt_tokens_details.cached_tokens`"
+    assert rows["dashscope"][markers].startswith("passed through")
+    assert rows["deepseek"][markers] == "—"
