@@ -65,11 +65,12 @@ from cn_llm_client._video import VIDEO_PARTS, check_video_model, video_part_of
 from cn_llm_client._web_search import apply_web_search
 from cn_llm_client.catalog import ModelInfo, get_model, list_models
 from cn_llm_client.errors import InvalidRequestError
-from cn_llm_client.providers import Provider, get_provider, provider_names
+from cn_llm_client.providers import Provider, get_provider, providers_with
 
 __all__ = [
     "KNOWN_PARAMETERS",
     "MAX_IMAGE_BYTES",
+    "build_fim_payload",
     "build_payload",
     "check_params",
     "forced_tool_choice_allowed",
@@ -93,6 +94,7 @@ KNOWN_PARAMETERS = frozenset(
     {
         # build_payload's own
         "stream", "tools", "tool_choice", "reasoning", "provider", "web_search",
+        "assistant_prefix",
         # OpenAI chat completions
         "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
         "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
@@ -138,9 +140,13 @@ def build_payload(
     reasoning: bool | int | None = None,
     provider: str | None = None,
     web_search: bool | Mapping[str, Any] | None = None,
+    assistant_prefix: str | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """The chat-completions body for `model`, validated; raises InvalidRequestError.
+
+    `assistant_prefix`: the answer continues this text (DeepSeek prefix completion, Kimi / Qwen
+    partial mode), sent as the provider spells it; the reply holds the continuation only.
 
     A forced `tool_choice` on a model/provider that rejects it becomes "auto" with a
     warning (see the module docstring for every policy).
@@ -167,9 +173,61 @@ def build_payload(
     _apply_reasoning(payload, model, info, preset, reasoning)
     apply_web_search(payload, model, info, preset, web_search)
     _apply_model_rules(payload, model, info, preset)
-    if stream:
-        payload["stream"] = True
-        payload.setdefault("stream_options", {"include_usage": True})
+    if assistant_prefix is not None:
+        _apply_assistant_prefix(payload, model, info, preset, assistant_prefix)
+    return _streamed(payload) if stream else payload
+
+
+def build_fim_payload(
+    model: str,
+    prompt: str,
+    *,
+    suffix: str | None = None,
+    stream: bool = False,
+    provider: str | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """The fill-in-the-middle body (DeepSeek `POST /beta/completions`): the model writes what goes
+    between `prompt` and `suffix`. Refused before any I/O where the provider has no FIM.
+
+    >>> build_fim_payload("deepseek-chat", "def fib(n):", suffix="    return a", provider="deepseek",
+    ...                   max_tokens=64)
+    {'model': 'deepseek-chat', 'prompt': 'def fib(n):', 'suffix': '    return a', 'max_tokens': 64}
+    >>> build_fim_payload("qwen3-max", "def f():")
+    Traceback (most recent call last):
+    cn_llm_client.errors.InvalidRequestError: aisa has no FIM (fill-in-the-middle) completion; use provider=deepseek.
+    """
+    preset = get_provider(provider)
+    if not preset.fim:
+        raise InvalidRequestError(
+            f"{preset.name} has no FIM (fill-in-the-middle) completion; use provider="
+            + " or ".join(providers_with("fim"))
+        )
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequestError("model must be a non-empty string, e.g. model='deepseek-chat'")
+    if not isinstance(prompt, str) or not prompt:
+        raise InvalidRequestError("prompt must be a non-empty string: the text before the gap")
+    if suffix is not None and not isinstance(suffix, str):
+        raise InvalidRequestError("suffix must be a string (the text after the gap) or None")
+    check_params(params)
+    cap = preset.fim.get("max_tokens")
+    max_tokens = params.get("max_tokens")
+    if cap is not None and max_tokens is not None and max_tokens > cap:
+        raise InvalidRequestError(
+            f"max_tokens={max_tokens} is over {preset.name}'s FIM limit of {cap}; "
+            f"use max_tokens <= {cap}"
+        )
+    payload: dict[str, Any] = {"model": model, "prompt": prompt}
+    if suffix is not None:
+        payload["suffix"] = suffix
+    payload.update((k, v) for k, v in params.items() if v is not None)
+    return _streamed(payload) if stream else payload
+
+
+def _streamed(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` as a streaming request that asks for the usage chunk (unless told otherwise)."""
+    payload["stream"] = True
+    payload.setdefault("stream_options", {"include_usage": True})
     return payload
 
 
@@ -440,6 +498,44 @@ def _data_url(data: bytes, mime: str) -> str:
     return prefix + base64.b64encode(data).decode("ascii")
 
 
+def _apply_assistant_prefix(
+    payload: dict[str, Any], model: str, info: ModelInfo | None, preset: Provider, prefix: Any
+) -> None:
+    """Append the assistant turn the answer continues, flagged the provider's way."""
+    flag = preset.assistant_prefix
+    if flag is None:
+        raise InvalidRequestError(
+            f"{preset.name} cannot continue an assistant prefix; assistant_prefix works on "
+            f"provider={' or '.join(providers_with('assistant_prefix'))}"
+        )
+    if not isinstance(prefix, str) or not prefix:
+        raise InvalidRequestError(
+            "assistant_prefix must be a non-empty string, e.g. '```python\\n'"
+        )
+    messages = payload["messages"]
+    if messages[-1]["role"] == "assistant":
+        raise InvalidRequestError(
+            "assistant_prefix adds the last assistant message itself; end messages with the "
+            "user (or tool) turn it answers"
+        )
+    if flag == "partial" and preset.name == "dashscope" and _thinks(payload, info):
+        raise InvalidRequestError(
+            f"{model} on dashscope continues a prefix (partial mode) only without thinking; "
+            "pass reasoning=False or pick a non-thinking Qwen model"
+        )
+    payload["messages"] = [*messages, {"role": "assistant", "content": prefix, flag: True}]
+
+
+def _thinks(payload: dict[str, Any], info: ModelInfo | None) -> bool:
+    """Whether the request leaves thinking on: switched on, or the model's default."""
+    switch = payload.get("enable_thinking")
+    if switch is not None:
+        return bool(switch)
+    if info is None:
+        return False
+    return info.thinking_requires_stream or (info.reasoning and info.reasoning_switch is None)
+
+
 MAX_CACHE_MARKERS = 4  # DashScope: at most four cache_control markers per request
 
 
@@ -454,7 +550,7 @@ def _check_cache_markers(messages: list[dict[str, Any]], preset: Provider) -> No
     if not markers:
         return
     if not preset.cache_markers:
-        having = [name for name in provider_names() if get_provider(name).cache_markers]
+        having = providers_with("cache_markers")
         raise InvalidRequestError(
             f"{preset.name} takes no cache_control markers (explicit caching works on "
             f"provider={' or '.join(having)}); remove them. Automatic caching needs none: "

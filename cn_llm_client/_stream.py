@@ -168,6 +168,10 @@ class StreamAccumulator:
                     self.usage = normalize_usage(_lift_choice_usage(chunk, choice))
             delta = choice.get("delta")
             if not delta:
+                text = choice.get("text")  # a text completion chunk (FIM): its text is content
+                if text:
+                    self._saw_content = True
+                    self._content.append(text)
                 continue
             content = delta.get("content")
             if content is not None:

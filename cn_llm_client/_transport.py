@@ -120,7 +120,7 @@ class _Call:
     """One request as the caller asked for it; each attempt builds its httpx.Request from it."""
 
     method: str
-    path: str
+    path: str  # appended to the base URL; a full URL (the same server's beta base) as is
     json: Any = None
     files: Any = None
     data: Any = None
@@ -210,7 +210,7 @@ class _Core:
         )
         return client.build_request(
             call.method,
-            self.base_url + call.path,
+            call.path if "://" in call.path else self.base_url + call.path,
             content=None if call.json is None else orjson.dumps(call.json),
             files=call.files,
             data=call.data,

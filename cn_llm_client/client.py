@@ -68,6 +68,7 @@ MODEL_MAP: Mapping[str, str] = {
 
 CHAT_PATH = "/chat/completions"
 MODELS_PATH = "/models"
+COMPLETIONS_PATH = "/completions"  # text completions: FIM (fill in the middle)
 
 Messages = list[dict[str, Any]]
 _P = TypeVar("_P", EmbedPlan, RerankPlan)
@@ -147,6 +148,29 @@ class _ClientBase:
         if self.meter is not None:
             self.meter.check()
         return build_payload(model, messages, stream=stream, provider=self.provider, **params)
+
+    def _chat_path(self, params: Mapping[str, Any]) -> str:
+        """CHAT_PATH, or the whole chat URL on the beta base for DeepSeek's prefix completion."""
+        preset = self._settings.provider
+        if params.get("assistant_prefix") is not None and preset.assistant_prefix == "prefix":
+            return preset.beta_url(self.base_url) + CHAT_PATH
+        return CHAT_PATH
+
+    def _fim(
+        self, model: str, prompt: str, suffix: str | None, stream: bool, params: dict[str, Any]
+    ) -> tuple[str, dict]:
+        """(URL, body) of a fill-in-the-middle request: ``<beta base>/completions`` on DeepSeek."""
+        from ._payload import build_fim_payload
+
+        _check_reserved(params)
+        if self.meter is not None:
+            self.meter.check()
+        payload = build_fim_payload(
+            model, prompt, suffix=suffix, stream=stream, provider=self.provider, **params
+        )
+        preset = self._settings.provider
+        base = preset.beta_url(self.base_url) if preset.beta_path else self.base_url
+        return base + COMPLETIONS_PATH, payload
 
     def _folds_stream(self, model: str, params: dict[str, Any]) -> bool:
         """Whether a non-stream call streams and folds underneath (``_payload.needs_stream``)."""
@@ -258,8 +282,9 @@ def _model_ids(listing: dict) -> list[str]:
 
 
 def _text_pieces(chunk: dict) -> Iterator[str]:
+    """The text of a chat chunk (``delta.content``) or a text-completion chunk (``text``)."""
     for choice in chunk.get("choices") or ():
-        content = (choice.get("delta") or {}).get("content")
+        content = (choice.get("delta") or {}).get("content") or choice.get("text")
         if content:
             yield content
 
@@ -311,7 +336,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
                     pass
                 return stream.completion()
         payload = self._payload(model, messages, False, params)
-        response = self._transport.post(CHAT_PATH, payload)
+        response = self._transport.post(self._chat_path(params), payload)
         return self._finish(model, response.data, response.request_id)
 
     def stream(self, model: str, messages: Messages, **params: Any) -> MeteredStream | SearchStream:
@@ -331,7 +356,8 @@ class CNLLMClient(FilesMixin, _ClientBase):
 
     def _stream_once(self, model: str, messages: Messages, params: dict[str, Any]) -> MeteredStream:
         payload = self._payload(model, messages, True, params)
-        return MeteredStream(self._transport.stream(CHAT_PATH, payload), model, self)
+        chunks = self._transport.stream(self._chat_path(params), payload)
+        return MeteredStream(chunks, model, self)
 
     def chat_stream(self, model: str, messages: Messages, **params: Any) -> Iterator[str]:
         """Text pieces as they arrive (the seed's streaming call).
@@ -342,6 +368,34 @@ class CNLLMClient(FilesMixin, _ClientBase):
         '[deepseek-v3] 收到：你好'
         """
         with self.stream(model, messages, **params) as stream:
+            for chunk in stream:
+                yield from _text_pieces(chunk)
+
+    def fim(self, model: str, prompt: str, *, suffix: str | None = None, **params: Any) -> dict:
+        """Fill in the middle (DeepSeek): the text between ``prompt`` and ``suffix``, in
+        ``choices[0]["text"]`` (usage["cost"] and "request_id" added as for ``chat``).
+
+        ``params``: max_tokens (at most 4096 on DeepSeek), temperature, stop, echo, logprobs...
+        Other providers are refused before any request.
+
+        >>> from cn_llm_client.testing import FakeGateway
+        >>> with FakeGateway(mode="deepseek") as gw:
+        ...     client = CNLLMClient(provider="deepseek", base_url=gw.base_url, api_key=gw.api_key)
+        ...     body = client.fim("deepseek-chat", "def fib(n):\\n", suffix="    return a\\n")
+        ...     path = gw.requests[-1].path
+        >>> path, body["choices"][0]["text"]
+        ('/beta/completions', "    # [deepseek-chat] fills 'def fib(n):' ... 'return a'\\n")
+        """
+        url, payload = self._fim(model, prompt, suffix, False, params)
+        response = self._transport.post(url, payload)
+        return self._finish(model, response.data, response.request_id)
+
+    def fim_stream(
+        self, model: str, prompt: str, *, suffix: str | None = None, **params: Any
+    ) -> Iterator[str]:
+        """``fim`` streamed: text pieces as they arrive (the meter is charged at the end)."""
+        url, payload = self._fim(model, prompt, suffix, True, params)
+        with MeteredStream(self._transport.stream(url, payload), model, self) as stream:
             for chunk in stream:
                 yield from _text_pieces(chunk)
 
@@ -564,7 +618,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
                     pass
                 return stream.completion()
         payload = self._payload(model, messages, False, params)
-        response = await self._transport.post(CHAT_PATH, payload)
+        response = await self._transport.post(self._chat_path(params), payload)
         return self._finish(model, response.data, response.request_id)
 
     def stream(
@@ -580,7 +634,8 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         self, model: str, messages: Messages, params: dict[str, Any]
     ) -> AsyncMeteredStream:
         payload = self._payload(model, messages, True, params)
-        return AsyncMeteredStream(self._transport.stream(CHAT_PATH, payload), model, self)
+        chunks = self._transport.stream(self._chat_path(params), payload)
+        return AsyncMeteredStream(chunks, model, self)
 
     async def chat_stream(
         self, model: str, messages: Messages, **params: Any
@@ -596,6 +651,25 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         '[qwen3-max] Hi'
         """
         async with self.stream(model, messages, **params) as stream:
+            async for chunk in stream:
+                for piece in _text_pieces(chunk):
+                    yield piece
+
+    async def fim(
+        self, model: str, prompt: str, *, suffix: str | None = None, **params: Any
+    ) -> dict:
+        """Fill in the middle, as ``CNLLMClient.fim``."""
+        url, payload = self._fim(model, prompt, suffix, False, params)
+        response = await self._transport.post(url, payload)
+        return self._finish(model, response.data, response.request_id)
+
+    async def fim_stream(
+        self, model: str, prompt: str, *, suffix: str | None = None, **params: Any
+    ) -> AsyncIterator[str]:
+        """``fim`` streamed: text pieces as they arrive."""
+        url, payload = self._fim(model, prompt, suffix, True, params)
+        chunks = self._transport.stream(url, payload)
+        async with AsyncMeteredStream(chunks, model, self) as stream:
             async for chunk in stream:
                 for piece in _text_pieces(chunk):
                     yield piece

@@ -69,6 +69,24 @@ class Provider:
     # Context caching: where usage reports cached prompt tokens (docs), explicit markers allowed.
     cache_usage: str | None = None
     cache_markers: bool = False  # `cache_control: {"type": "ephemeral"}` on content parts
+    # Completion modes: a chat continuing an assistant prefix ("prefix": DeepSeek, on the beta
+    # base; "partial": Kimi, Qwen), fill-in-the-middle ({"max_tokens": cap}; empty: none), and
+    # where the beta base sits under the base URL's root (DeepSeek: "/beta").
+    assistant_prefix: str | None = None
+    fim: dict[str, int] = field(default_factory=dict, hash=False)
+    beta_path: str | None = None
+
+    def beta_url(self, base_url: str) -> str:
+        """The beta base for `base_url`: its root (a trailing /v1 dropped) plus `beta_path`.
+
+        >>> get_provider("deepseek").beta_url("https://api.deepseek.com")
+        'https://api.deepseek.com/beta'
+        >>> get_provider("deepseek").beta_url("http://127.0.0.1:8000/v1")
+        'http://127.0.0.1:8000/beta'
+        """
+        if self.beta_path is None:
+            raise ConfigurationError(f"Provider {self.name!r} has no beta base URL.")
+        return base_url.rstrip("/").removesuffix("/v1") + self.beta_path
 
     def url(self, region: str | None = None) -> str:
         """The base URL of `region` (default region when None); ConfigurationError if unknown.

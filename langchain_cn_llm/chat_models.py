@@ -176,6 +176,9 @@ class ChatCNLLM(BaseChatModel):
     ``{"search_strategy": "max", "forced_search": True}``; per call: ``invoke(x, web_search=True)``).
     DashScope, Zhipu and Kimi (the client runs Kimi's ``$web_search`` round); sources, when the
     provider returns them (Zhipu), are in ``response_metadata["web_search"]``."""
+    assistant_prefix: str | None = None
+    """The answer continues this text (DeepSeek prefix completion, Kimi / Qwen partial mode);
+    the message holds the continuation only. Per call: ``invoke(x, assistant_prefix="...")``."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra request body parameters (e.g. ``{"response_format": ...}``). Unknown constructor
     arguments land here too, with a warning (``ChatCNLLM(enable_thinking=True)``)."""
@@ -409,6 +412,7 @@ class ChatCNLLM(BaseChatModel):
             "top_p": self.top_p,
             "reasoning": self.reasoning,
             "web_search": self.web_search,
+            "assistant_prefix": self.assistant_prefix,
         }
         return {k: v for k, v in params.items() if v is not None}
 

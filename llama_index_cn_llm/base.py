@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
@@ -135,6 +135,10 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "Zhipu, Kimi); sources, when returned, in additional_kwargs['web_search']."
         ),
     )
+    assistant_prefix: str | None = Field(
+        default=None,
+        description="The answer continues this text (DeepSeek prefix, Kimi / Qwen partial mode).",
+    )
     context_window: int | None = Field(
         default=None, description="Override the catalog's context window (unknown models)."
     )
@@ -255,6 +259,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "top_p": self.top_p,
             "reasoning": self.reasoning,
             "web_search": self.web_search,
+            "assistant_prefix": self.assistant_prefix,
             **self.additional_kwargs,
             **kwargs,
         }
@@ -366,16 +371,37 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     ) -> ChatResponseAsyncGen:
         return self._astream_chat(messages, **kwargs)
 
-    # -- completion, through the chat endpoint ------------------------------------------------
+    # -- completion: through the chat endpoint, or fill-in-the-middle with suffix= --------------
+    # ``complete(prompt, suffix=...)`` is DeepSeek's FIM (``client.fim``): the text between
+    # prompt and suffix; other providers refuse it before any request, naming DeepSeek.
+
+    def _fim_params(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        params = self._params(kwargs)
+        for chat_only in ("reasoning", "assistant_prefix"):
+            params.pop(chat_only, None)
+        return params
+
+    def _fim_response(self, body: dict[str, Any]) -> CompletionResponse:
+        choice = (body.get("choices") or [{}])[0]
+        text = choice.get("text") or ""
+        return CompletionResponse(
+            text=text, raw=body, additional_kwargs=self._usage(body.get("usage"))
+        )
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        if "suffix" in kwargs:
+            body = self._sync_client().fim(self.model, prompt, **self._fim_params(kwargs))
+            return self._fim_response(body)
         return _to_completion(self._chat(_prompt_messages(prompt), **kwargs))
 
     @llm_completion_callback()
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
+        if "suffix" in kwargs:
+            pieces = self._sync_client().fim_stream(self.model, prompt, **self._fim_params(kwargs))
+            return _fim_completions(pieces)
         responses = self._stream_chat(_prompt_messages(prompt), **kwargs)
         return (_to_completion(response) for response in responses)
 
@@ -383,12 +409,21 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
+        if "suffix" in kwargs:
+            client = self._async_client()
+            body = await client.fim(self.model, prompt, **self._fim_params(kwargs))
+            return self._fim_response(body)
         return _to_completion(await self._achat(_prompt_messages(prompt), **kwargs))
 
     @llm_completion_callback()
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
+        if "suffix" in kwargs:
+            client = self._async_client()
+            return _afim_completions(
+                client.fim_stream(self.model, prompt, **self._fim_params(kwargs))
+            )
         responses = self._astream_chat(_prompt_messages(prompt), **kwargs)
 
         async def gen() -> CompletionResponseAsyncGen:
@@ -713,6 +748,22 @@ def _tool_kwargs(arguments: dict[str, Any] | str) -> dict[str, Any]:
     except (ValueError, TypeError):
         return {}
     return partial if isinstance(partial, dict) else {}
+
+
+# LlamaIndex wants the whole text in every response; a FIM answer is at most 4K tokens, so
+# growing one string stays cheap (chat streams avoid it: they can be long).
+def _fim_completions(pieces: Iterator[str]) -> CompletionResponseGen:
+    text = ""
+    for piece in pieces:
+        text += piece
+        yield CompletionResponse(text=text, delta=piece)
+
+
+async def _afim_completions(pieces: AsyncIterator[str]) -> CompletionResponseAsyncGen:
+    text = ""
+    async for piece in pieces:
+        text += piece
+        yield CompletionResponse(text=text, delta=piece)
 
 
 def _to_completion(response: ChatResponse) -> CompletionResponse:

@@ -22,7 +22,10 @@ __all__ = [
     "Rejection",
     "Traits",
     "answer",
+    "assistant_prefix_of",
+    "check_assistant_prefix",
     "check_request",
+    "fim_answer",
     "count_tokens",
     "known_models",
     "prompt_tokens",
@@ -545,8 +548,10 @@ def answer(
     answer_chars: int | None,
     call_id: str,
     mode: str = "aisa",
+    continues: str | None = None,
 ) -> Answer:
-    """The deterministic answer to `body` (rules in the `cn_llm_client.testing` docstring)."""
+    """The deterministic answer to `body` (rules in the `cn_llm_client.testing` docstring);
+    `continues`: the assistant prefix the answer goes on from (prefix / partial mode)."""
     messages = body["messages"]
     text = last_user_text(messages)
     chinese = bool(_CJK.search(text))
@@ -593,6 +598,8 @@ def answer(
             return Answer(None, reasoning, calls, "tool_calls")
     if last_role == "tool":
         content = f"[{traits.id}] Tool results: " + "; ".join(_tool_results(turn))
+    elif continues is not None:  # only the continuation: the caller holds the prefix
+        content = f"[{traits.id}] (after {continues!r}) {text}"
     elif answer_chars is not None:
         repeats = answer_chars // len(_LONG_TEXT) + 1
         content = (_LONG_TEXT * repeats)[:answer_chars]
@@ -680,6 +687,58 @@ def _sources(text: str) -> list[dict[str, Any]]:
         }
         for n in (1, 2)
     ]
+
+
+def assistant_prefix_of(messages: list[dict[str, Any]], flag: str | None) -> str | None:
+    """The text the answer continues: a last assistant message flagged the provider's way."""
+    last = messages[-1] if messages else {}
+    if flag is None or last.get("role") != "assistant" or last.get(flag) is not True:
+        return None
+    return message_text(last)
+
+
+def check_assistant_prefix(
+    body: dict[str, Any], traits: Traits, mode: str, flag: str | None, *, beta: bool
+) -> Rejection | None:
+    """Prefix / partial mode as each server takes it (only the provider's own spelling counts;
+    another one is an unknown field, ignored)."""
+    messages = body["messages"]
+    flagged = [i for i, m in enumerate(messages) if flag and m.get(flag) is True]
+    for index in flagged:
+        if index != len(messages) - 1 or messages[index].get("role") != "assistant":
+            text = f"messages[{index}]: only the last message, an assistant one, may set {flag}"
+            return Rejection(400, text, "invalid_request_error")
+    if mode == "deepseek" and flagged and not beta:  # QuantumNous/new-api#999
+        text = (
+            "prefix is only available when using beta api "
+            '(set base_url="https://api.deepseek.com/beta")'
+        )
+        return Rejection(400, text, "invalid_request_error")
+    reasoner_last = traits.id == "deepseek-reasoner" and messages[-1].get("role") == "assistant"
+    if mode == "deepseek" and not flagged and reasoner_last:  # gptme/gptme#467
+        text = (
+            "The last message of deepseek-reasoner must be a user message, or an assistant "
+            "message with prefix mode on (refer to "
+            "https://api-docs.deepseek.com/guides/chat_prefix_completion)."
+        )
+        return Rejection(400, text, "invalid_request_error")
+    if mode == "dashscope" and flagged and thinking_on(body, traits, mode):
+        text = "Partial mode is not supported when enable_thinking is true"  # wording: UNSURE
+        return Rejection(400, text, "InvalidParameter")
+    return None
+
+
+def fim_answer(body: dict[str, Any], traits: Traits) -> Answer:
+    """The text between `prompt` and `suffix`: a comment naming both ends, cut at max_tokens."""
+    prompt = body.get("prompt") or ""
+    suffix = body.get("suffix") or ""
+    before = prompt.rstrip().splitlines()[-1].strip() if prompt.strip() else ""
+    after = suffix.strip().splitlines()[0].strip() if suffix.strip() else ""
+    text = f"    # [{traits.id}] fills {before!r} ... {after!r}\n"
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int) and count_tokens(text) > max_tokens:
+        return Answer(_truncate(text, max_tokens), finish_reason="length")
+    return Answer(text)
 
 
 def _structured(body: dict[str, Any], traits: Traits, text: str) -> str | None:

@@ -39,8 +39,11 @@ from ._model import (
     Rejection,
     Traits,
     answer,
+    assistant_prefix_of,
+    check_assistant_prefix,
     check_request,
     count_tokens,
+    fim_answer,
     known_models,
     prompt_tokens,
     thinking_on,
@@ -281,6 +284,11 @@ class FakeGateway:
             app.router.add_post(path, self._observed(self._retrieval))
         for method, path, handler in self.batches.routes():
             app.router.add_route(method, path, self._observed(handler))
+        beta = self._preset.beta_path  # DeepSeek: prefix completion and FIM under /beta
+        if beta:
+            app.router.add_post(f"{beta}/chat/completions", self._observed(self._chat))
+        if beta and self._preset.fim:
+            app.router.add_post(f"{beta}/completions", self._observed(self._fim))
         app.router.add_post("/_emulator/faults", self._control_push)
         app.router.add_delete("/_emulator/faults", self._control_clear)
         app.router.add_get("/_emulator/requests", self._control_requests)
@@ -372,10 +380,7 @@ class FakeGateway:
 
     async def _retrieval(self, request: web.Request, visit: _Visit) -> web.StreamResponse:
         """Embeddings and rerank paths: the bodies come from `_embeddings.py`."""
-        try:
-            body = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            body = None
+        body = await _json_body(request)
         rid, fault, early = await self._begin(request, body, visit)
         if early is not None:
             return early
@@ -388,15 +393,14 @@ class FakeGateway:
         return await self._respond(request, data, rid, fault)
 
     async def _chat(self, request: web.Request, visit: _Visit) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
+        body = await _json_body(request)
         rid, fault, early = await self._begin(request, body, visit)
         if early is not None:
             return early
-        rejection = self._chat_refusal(body)
+        beta = bool(self._preset.beta_path) and request.path.startswith(
+            f"{self._preset.beta_path}/"
+        )
+        rejection = self._chat_refusal(body, beta=beta)
         if rejection is not None:
             return self._error(rejection.status, rejection.message, rid, code=rejection.code)
         traits, reply = self._chat_answer(body, rid)
@@ -410,8 +414,9 @@ class FakeGateway:
             request, self._completion(reply, self._served(body), rid, usage), rid, fault
         )
 
-    def _chat_refusal(self, body: Any) -> Rejection | None:
-        """Why the server refuses a chat body (None: it answers). Batch lines use it too."""
+    def _chat_refusal(self, body: Any, *, beta: bool = False) -> Rejection | None:
+        """Why the server refuses a chat body (None: it answers). Batch lines use it too;
+        `beta`: it came on the beta base (DeepSeek's prefix completion needs it)."""
         if not isinstance(body, dict):
             return Rejection(400, "Request body is not valid JSON.", "json_parse_error")
         for name in ("model", "messages"):
@@ -422,7 +427,10 @@ class FakeGateway:
         traits = self._traits(body["model"])
         if traits is None:
             return Rejection(404, self._unknown_model_message(body["model"]))
-        rejection = check_request(body, traits, self.mode)
+        flag = self._preset.assistant_prefix
+        rejection = check_request(body, traits, self.mode) or check_assistant_prefix(
+            body, traits, self.mode, flag, beta=beta
+        )
         if rejection is not None:
             return rejection
         if self.mode == "aisa" and self._credits <= 0:
@@ -440,8 +448,66 @@ class FakeGateway:
             answer_chars=body.get("emulator_answer_chars", self.answer_chars),
             call_id=f"call_{rid[-8:]}",
             mode=self.mode,
+            continues=assistant_prefix_of(body["messages"], self._preset.assistant_prefix),
         )
         return traits, reply
+
+    async def _fim(self, request: web.Request, visit: _Visit) -> web.StreamResponse:
+        """DeepSeek's `POST /beta/completions`: prompt + suffix in, `choices[].text` out."""
+        body = await _json_body(request)
+        rid, fault, early = await self._begin(request, body, visit)
+        if early is not None:
+            return early
+        rejection = self._fim_refusal(body)
+        if rejection is not None:
+            return self._error(rejection.status, rejection.message, rid, code=rejection.code)
+        traits = self._traits(body["model"])
+        assert traits is not None
+        reply = fim_answer(body, traits)
+        prompt = count_tokens(body["prompt"]) + count_tokens(body.get("suffix") or "")
+        completion = count_tokens(reply.content or "")
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_cache_hit_tokens": 0,
+            "prompt_cache_miss_tokens": prompt,
+        }
+        head = {
+            "id": f"cmpl-{rid}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body["model"],
+        }
+        if not body.get("stream"):
+            choice = {"index": 0, "text": reply.content, "logprobs": None}
+            data = {**head, "choices": [{**choice, "finish_reason": reply.finish_reason}]}
+            return await self._respond(request, {**data, "usage": usage}, rid, fault)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self._stream(
+            request, _fim_chunks(head, reply, usage if include_usage else None), rid, fault
+        )
+
+    def _fim_refusal(self, body: Any) -> Rejection | None:
+        if not isinstance(body, dict):
+            return Rejection(400, "Request body is not valid JSON.", "json_parse_error")
+        for name in ("model", "prompt"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return Rejection(400, f"Missing required parameter: {name}", "missing_parameter")
+        if "suffix" in body and not isinstance(body["suffix"], (str, type(None))):
+            return Rejection(400, "suffix must be a string", "invalid_parameter_type")
+        if self._traits(body["model"]) is None:
+            return Rejection(404, self._unknown_model_message(body["model"]))
+        cap = self._preset.fim.get("max_tokens")
+        max_tokens = body.get("max_tokens")
+        whole = isinstance(max_tokens, int) and not isinstance(max_tokens, bool)
+        if max_tokens is not None and not (whole and 0 < max_tokens <= (cap or max_tokens)):
+            text = f"Invalid max_tokens value, the valid range of max_tokens is [1, {cap}]"
+            return Rejection(400, text, "invalid_request_error")
+        if "stream_options" in body and not body.get("stream"):
+            text = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            return Rejection(400, text, "invalid_parameter")
+        return None
 
     async def _begin(
         self, request: web.Request, body: Any, visit: _Visit
@@ -784,6 +850,30 @@ class FakeGateway:
         elif fault.kind == "stall":
             await asyncio.sleep(fault.seconds)
         return False
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The request's JSON body; None when it is not JSON (the handler refuses that)."""
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _fim_chunks(
+    head: dict[str, Any], reply: Answer, usage: dict[str, Any] | None
+) -> Iterator[bytes]:
+    """A text-completion stream: `choices[0].text` pieces, the finish chunk, usage if asked."""
+
+    def event(text: str, finish: str | None = None) -> bytes:
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+        return b"data: " + orjson.dumps({**head, "choices": [choice]}) + b"\n\n"
+
+    for piece in _PIECES.findall(reply.content or ""):
+        yield event(piece)
+    yield event("", reply.finish_reason)
+    if usage is not None:
+        yield b"data: " + orjson.dumps({**head, "choices": [], "usage": usage}) + b"\n\n"
 
 
 def _marked(message: Any) -> bool:
