@@ -681,8 +681,9 @@ class AsyncTransport:
         pool = self._pools.get(loop)
         if pool is None:
             # A new loop: loops closed without shutdown_asyncgens() are released now.
-            for closed in [other for other in self._pools if other.is_closed()]:
-                self._pools.pop(closed).close_soon()
+            for other in list(self._pools):  # a copy: loops in other threads may add theirs
+                if other.is_closed() and (stale := self._pools.pop(other, None)) is not None:
+                    stale.close_soon()
             forget = functools.partial(_forget, weakref.ref(self), loop)
             pool = self._pools[loop] = _LoopPool(loop, forget)
         return pool.client
