@@ -22,7 +22,7 @@ import orjson
 
 from cn_llm_client import CNLLMClient
 from cn_llm_client._sse import SSEDecoder
-from cn_llm_client._transport import _Events
+from cn_llm_client._transport import Timeouts, _Call, _Core, _Events
 
 
 def sse_stream(chunks: int) -> list[bytes]:
@@ -78,10 +78,11 @@ def decode_raw(reads: list[bytes]) -> int:
 
 
 def decode_parse_fold(reads: list[bytes]) -> int:
-    events = _Events("bench", None)
+    core = _Core("https://bench.test/v1", None, Timeouts(), 0, None, None)  # no HTTP client
+    events = _Events(core, _Call("POST", "/chat/completions", {"stream": True}), None)
     count = 0
     for read in reads:
-        count += len(events.feed(read))
+        count += sum(1 for _ in events.feed(read))
         if events.done:
             break
     assert events.accumulator.completion()["usage"]["total_tokens"] > 0
