@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -403,8 +404,11 @@ def _chat(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     text = _user_text(args)
-    with _client(args) as client, _progress(f"Asking {len(models)} models", len(models)) as done:
-        results = client.compare_models(models, text, on_result=done, **_params(args))
+    finished = itertools.count(1)
+    with _client(args) as client, _progress(f"Asking {len(models)} models") as report:
+        results = client.compare_models(
+            models, text, on_result=lambda *_: report(next(finished), len(models)), **_params(args)
+        )
     if args.json:
         sys.stdout.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
     else:
@@ -427,16 +431,17 @@ def _waiting(label: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr, advanced by the callback it yields; nothing when piped."""
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, moved by the `report(done, total)` it yields (thread-safe);
+    nothing when piped."""
     if not _is_tty(sys.stderr):
-        yield lambda *_: None
+        yield lambda done, total: None
         return
     from rich.progress import Progress
 
     with Progress(console=_console(sys.stderr), transient=True) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda *_: progress.advance(task)
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -541,12 +546,6 @@ def _lines(texts: list[str], path: str | None) -> list[str]:
     return texts
 
 
-def _report_progress(done: int, total: int) -> None:
-    if _is_tty(sys.stderr):
-        sys.stderr.write(f"\r{done}/{total}" + ("\n" if done == total else ""))
-        sys.stderr.flush()
-
-
 def _usage_line(model: str, result: dict) -> str:
     usage = result.get("usage") or {}
     cost = usage.get("cost")
@@ -556,13 +555,13 @@ def _usage_line(model: str, result: dict) -> str:
 
 def _embed(args: argparse.Namespace) -> int:
     texts = _lines(args.text, args.file)
-    with _client(args) as client:
+    with _client(args) as client, _progress(f"Embedding {len(texts)} texts") as report:
         result = client.embed(
             args.model,
             texts,
             dimensions=args.dimensions,
             input_type="query" if args.query else None,
-            on_progress=_report_progress,
+            on_progress=report,
         )
     if args.json:
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")

@@ -268,3 +268,17 @@ def test_demo_with_a_key_but_no_network_says_how_to_run_offline() -> None:
     assert offline.returncode == 0, offline.stderr
     assert offline.stdout.startswith("--offline: running against the offline gateway")
     assert "[tool call] get_weather(" in offline.stdout
+
+
+def test_embedding_many_texts_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(f"第{i}段文字" for i in range(25)), encoding="utf-8")
+    with FakeGateway(mode="dashscope", latency=0.2) as gw:
+        env = environment(DASHSCOPE_API_KEY=gw.api_key or "")
+        args = ["--provider", "dashscope", "--base-url", gw.base_url, "embed"]
+        args += ["--model", "text-embedding-v4", "--file", str(texts)]
+        status, out, terminal = on_a_terminal(args, env)
+        assert status == 0 and out.count("\n") == 27  # header, rule, 25 rows
+        assert "Embedding 25 texts" in terminal  # 10 rows a request: three requests
+        piped = cn_llm(*args, env=env)
+        assert piped.returncode == 0 and piped.stderr.count("\n") == 1  # the usage line only
