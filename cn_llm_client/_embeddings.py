@@ -216,7 +216,7 @@ def plan_embed(
         )
     if input_type == "query":
         texts = [query_text(model, text) for text in texts]
-    body = dict(params or {})
+    body = _extra_params(params)
     fmt = body.get("encoding_format")
     if fmt not in (None, "float"):
         raise InvalidRequestError(
@@ -268,7 +268,7 @@ def plan_rerank(
             f"top_n must be an integer >= 1 (or None for all), not {top_n!r}."
         )
     spans = _rerank_spans(query, docs, info)
-    body = dict(params or {})
+    body = _extra_params(params)
     if top_n is not None and len(spans) == 1:
         body["top_n"] = top_n  # one request: the server cuts; several: cut after the merge
     batches = [
@@ -324,6 +324,15 @@ def query_text(model: str, text: str, *, task: str | None = None) -> str:
     if info is None or not info.query_template:
         return text
     return info.query_template.format(task=task or info.query_task or "", text=text)
+
+
+def _extra_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """The caller's extra body fields (sent as given), minus what belongs to the client."""
+    if params and "provider" in params:
+        raise InvalidRequestError(
+            "provider is set per client: CNLLMClient(provider=...), not per call."
+        )
+    return dict(params or {})
 
 
 def _check_model(model: Any) -> None:

@@ -273,6 +273,7 @@ async def test_async_rerank(dashscope: FakeGateway) -> None:
         (("text-embedding-v4", "hi"), {"max_concurrency": 0}, "max_concurrency"),
         (("qwen-plus", "hi"), {}, "is a chat model, not a embedding model"),
         (("", "hi"), {}, "model must be"),
+        (("text-embedding-v4", "hi"), {"provider": "zhipu"}, "provider is set per client"),
     ],
 )
 def test_bad_embed_input_is_refused_before_any_request(
