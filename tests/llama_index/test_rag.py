@@ -169,3 +169,20 @@ def test_docstring_examples_run(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0, module
+
+
+def test_reranking_reports_to_llama_index_callbacks(
+    connection: Connection, gw: FakeGateway
+) -> None:
+    from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
+
+    debug = LlamaDebugHandler()
+    rerank = CNLLMRerank(
+        model="qwen3-rerank", top_n=1, callback_manager=CallbackManager([debug]), **connection(gw)
+    )
+    nodes = [NodeWithScore(node=TextNode(text=t)) for t in ("大熊猫吃竹子。", "乌龙茶是半发酵茶。")]
+    best = rerank.postprocess_nodes(nodes, query_str="乌龙茶是什么茶？")
+    start, end = debug.get_event_pairs(CBEventType.RERANKING)[0]
+    assert start.payload is not None and start.payload["query_str"] == "乌龙茶是什么茶？"
+    assert end.payload is not None and end.payload["nodes"] == best
+    assert best[0].node.get_content() == "乌龙茶是半发酵茶。"
