@@ -80,12 +80,20 @@ BENCHMARKS = ("sequential", "stream", "concurrent", "concurrent_streams", "memor
 
 
 @contextlib.contextmanager
-def gateway(latency: float, answer_chars: int | None = None) -> Iterator[str]:
+def gateway(
+    latency: float,
+    answer_chars: int | None = None,
+    *,
+    mode: str = "aisa",
+    max_concurrency: int | None = None,
+) -> Iterator[str]:
     """Run the offline gateway in its own process on a free loopback port; yield its base URL."""
     command = [sys.executable, "-m", "cn_llm_client.testing", "--port", "0"]
-    command += ["--latency", str(latency), "--api-key", API_KEY]
+    command += ["--latency", str(latency), "--api-key", API_KEY, "--mode", mode]
     if answer_chars is not None:
         command += ["--answer-chars", str(answer_chars)]
+    if max_concurrency is not None:
+        command += ["--max-concurrency", str(max_concurrency)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

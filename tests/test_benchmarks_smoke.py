@@ -89,3 +89,39 @@ def test_every_import_pair_is_timed_and_judged(quick_run: tuple[dict, str]) -> N
         line = next(line for line in table.splitlines() if line.startswith(f"- `{ours}` "))
         assert f"`{reference}`" in line
         assert bool(re.search(r"goal ≤ [\d.]+×: (met|missed)\)$", line)) == (goal is not None), line
+
+
+def test_embeddings_benchmark_runs_and_checks_every_row(tmp_path: Path) -> None:
+    """benchmarks/embeddings.py --quick: every client gets a row; ours embed every text within the
+    caps (rows a request, requests in flight) and match each other's vectors; no timing judged."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "embeddings.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    from embeddings import CASES, CONCURRENCY, ROWS_PER_REQUEST, installed
+
+    data = json.loads((tmp_path / "embeddings.json").read_text())
+    rows = data["results"]
+    assert [(r["client"], r["call"]) for r in rows] == [(c.name, c.call) for c in CASES]
+    for case, row in zip(CASES, rows, strict=True):
+        if not installed(case):
+            assert row == {"client": case.name, "call": case.call, "not_installed": True}
+            continue
+        if case.ours:
+            assert "error" not in row, row
+            assert row["requests"] == data["requests"]
+            assert row["max_rows"] == ROWS_PER_REQUEST and 1 <= row["max_in_flight"] <= CONCURRENCY
+    table = (tmp_path / "embeddings.md").read_text()
+    assert table.count("\n| ") == len(CASES) + 1  # header and one row a client (separator aside)
+    assert "n/a at these sizes (--quick)" in table
