@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .budget import CostMeter
     from .catalog import ModelInfo, cost_of, get_model, list_models, suggest_models
     from .client import MODEL_MAP, AsyncCNLLMClient, CNLLMClient
+    from .concurrency import AISA_TIERS, concurrency_limit, split_limit
     from .errors import (
         APIConnectionError,
         APIStatusError,
@@ -50,6 +51,9 @@ _HOMES: dict[str, str] = {
     "AsyncCNLLMClient": "client",
     "MODEL_MAP": "client",
     "CostMeter": "budget",
+    "AISA_TIERS": "concurrency",
+    "concurrency_limit": "concurrency",
+    "split_limit": "concurrency",
     "image_part": "_payload",
     "video_part": "_video",
     "forced_tool_choice_allowed": "_payload",
@@ -74,6 +78,9 @@ __all__ = [
     "AsyncCNLLMClient",
     "MODEL_MAP",
     "CostMeter",
+    "AISA_TIERS",
+    "concurrency_limit",
+    "split_limit",
     "image_part",
     "video_part",
     "forced_tool_choice_allowed",

@@ -28,7 +28,11 @@ AISA_TIERS: Mapping[str, int] = MappingProxyType({"free": 5, "starter": 20, "gro
 
 
 def concurrency_limit(tier: str) -> int:
-    """The per-key concurrency limit of an AIsa plan (``free``, ``starter``, ``growth``)."""
+    """The per-key concurrency limit of an AIsa plan (``free``, ``starter``, ``growth``).
+
+    >>> concurrency_limit("growth")
+    50
+    """
     try:
         return AISA_TIERS[tier.lower()]
     except KeyError:
@@ -39,7 +43,11 @@ def concurrency_limit(tier: str) -> int:
 
 
 def split_limit(limit: int, workers: int) -> int:
-    """Requests each of ``workers`` may run at once so that together they stay within ``limit``."""
+    """Requests each of ``workers`` may run at once so that together they stay within ``limit``.
+
+    >>> split_limit(concurrency_limit("free"), workers=2)  # 2 × 2 ≤ 5
+    2
+    """
     if limit < 1 or workers < 1:
         raise ValueError(f"limit and workers must be at least 1 (got {limit} and {workers})")
     if workers > limit:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cn_llm_client.concurrency import AISA_TIERS, concurrency_limit, split_limit
+from cn_llm_client import AISA_TIERS, concurrency_limit, split_limit
 from cn_llm_client.errors import CNLLMError
 
 MODEL = "deepseek-v3"

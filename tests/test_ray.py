@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from cn_llm_client import CNLLMClient
-from cn_llm_client.concurrency import concurrency_limit, split_limit
+from cn_llm_client import CNLLMClient, concurrency_limit, split_limit
 from cn_llm_client.errors import AuthenticationError
 from cn_llm_client.testing import FakeGateway
 from langchain_cn_llm import ChatCNLLM
