@@ -21,6 +21,7 @@ from cn_llm_client import (
 from cn_llm_client._embeddings import plan_embed, plan_rerank, query_text
 from cn_llm_client.providers import get_provider
 from cn_llm_client.testing import FakeGateway, Fault
+from cn_llm_client.testing._embeddings import vector
 from cn_llm_client.testing._model import count_tokens
 
 SECRET = "sk-secret-embeddings-test-987654"
@@ -392,3 +393,18 @@ async def test_server_errors_map_to_the_existing_classes() -> None:
             gw.push(Fault.status(429, retry_after=0.01))
             result = await client.rerank("BAAI/bge-reranker-v2-m3", "q", ["a"])  # retried
     assert result["results"][0]["index"] == 0
+
+
+async def test_ten_thousand_texts_never_pass_the_cap() -> None:
+    texts = [f"文本{i}" for i in range(10_000)]
+    with FakeGateway(mode="zhipu", api_key=SECRET) as gw:
+        async with _async_client(gw) as client:
+            result = await client.embed("embedding-3", texts, dimensions=256)
+        rows = [len(r.body["input"]) for r in gw.requests]
+        firsts = sorted(r.body["input"][0] for r in gw.requests)
+    assert max(rows) == 64 and sum(rows) == 10_000 and len(rows) == 157
+    assert firsts == sorted(texts[i] for i in range(0, 10_000, 64))  # contiguous slices
+    assert [row["index"] for row in result["data"]] == list(range(10_000))
+    for i in (0, 63, 64, 5_000, 9_999):  # each vector is its own text's
+        assert result["data"][i]["embedding"] == vector(texts[i], 256)
+    assert result["usage"]["prompt_tokens"] == sum(count_tokens(t) for t in texts)
