@@ -114,6 +114,7 @@ def test_resumes_after_an_interrupt_without_a_second_job(
     assert [row.text for row in results] == [f"[qwen-plus] 收到：{p}" for p in PROMPTS]
     assert _posts(gw, "/v1/batches") == 1 and _posts(gw, "/v1/files") == 1
     assert json.loads(state.read_text())["jobs"] == saved["jobs"]
+    assert gw.api_key and gw.api_key not in state.read_text()  # the state file holds no key
 
 
 def test_an_interrupt_between_upload_and_create_reuses_the_upload(
