@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from cn_llm_client.catalog import list_models
 from cn_llm_client.providers import Provider, get_provider, provider_names
@@ -97,12 +98,22 @@ def _cache_markers(p: Provider) -> str:
     return "passed through (≤ 4 per request)" if p.cache_markers else "—"
 
 
+def _retrieval(p: Provider, kind: Literal["embedding", "rerank"]) -> str:
+    """`embed` / `rerank` on the preset: the catalog's models, or any the server serves."""
+    if (p.embeddings_path if kind == "embedding" else p.rerank_path) is None:
+        return "—"
+    models = [f"`{m.id}`" for m in list_models(p.name, kind=kind)]
+    return ", ".join(models) or "any model the server serves"
+
+
 # One column per feature of issue 14 (what `web_search=`, video parts, ... become on each preset).
 FEATURES: tuple[tuple[str, Callable[[Provider], str]], ...] = (
     ("`web_search=`", _web_search),
     ("Video input (catalog models)", lambda p: _models_with(p, "video")),
     ("cached tokens read from (→ `cache_read_tokens`)", _cache_read),
     ("`cache_control` markers", _cache_markers),
+    ("`embed` (issue 11)", lambda p: _retrieval(p, "embedding")),
+    ("`rerank` (issue 11)", lambda p: _retrieval(p, "rerank")),
 )
 
 
