@@ -198,8 +198,9 @@ def _progress_bar(terminal: bool) -> Iterator[Progress | None]:
     if not terminal:
         yield None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .cli import _console
 
     columns = (
         TextColumn("batch"),
@@ -208,7 +209,8 @@ def _progress_bar(terminal: bool) -> Iterator[Progress | None]:
         TextColumn("{task.fields[failed]} failed"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
+    # cli._progress's bar plus a failed column (its report() carries done and total only).
+    with Progress(*columns, console=_console(sys.stderr), transient=True) as bar:
         task = bar.add_task("batch", total=None, failed=0)
 
         def update(counts: dict[str, int], jobs: list[dict[str, Any]]) -> None:
