@@ -518,9 +518,9 @@ def _apply_assistant_prefix(
             "assistant_prefix adds the last assistant message itself; end messages with the "
             "user (or tool) turn it answers"
         )
-    if flag == "partial" and preset.name == "dashscope" and _thinks(payload, info):
+    if preset.prefix_without_thinking and _thinks(payload, info):
         raise InvalidRequestError(
-            f"{model} on dashscope continues a prefix (partial mode) only without thinking; "
+            f"{model} on {preset.name} continues a prefix only without thinking; "
             "pass reasoning=False or pick a non-thinking Qwen model"
         )
     payload["messages"] = [*messages, {"role": "assistant", "content": prefix, flag: True}]

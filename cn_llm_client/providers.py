@@ -73,6 +73,7 @@ class Provider:
     # base; "partial": Kimi, Qwen), fill-in-the-middle ({"max_tokens": cap}; empty: none), and
     # where the beta base sits under the base URL's root (DeepSeek: "/beta").
     assistant_prefix: str | None = None
+    prefix_without_thinking: bool = False  # Qwen: partial mode only with thinking off
     fim: dict[str, int] = field(default_factory=dict, hash=False)
     beta_path: str | None = None
 

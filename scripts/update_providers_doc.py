@@ -106,6 +106,23 @@ def _retrieval(p: Provider, kind: Literal["embedding", "rerank"]) -> str:
     return ", ".join(models) or "any model the server serves"
 
 
+def _fim(p: Provider) -> str:
+    if not p.fim:
+        return "—"
+    where = f"`{p.beta_path}/completions`" if p.beta_path else "`/completions`"
+    cap = p.fim.get("max_tokens")
+    return where + (f", max_tokens ≤ {cap}" if cap else "")
+
+
+def _assistant_prefix(p: Provider) -> str:
+    if p.assistant_prefix == "prefix":
+        return f"last assistant message `prefix: true`, on `{p.beta_path}`"
+    if p.assistant_prefix == "partial":
+        thinking = " (non-thinking models only)" if p.prefix_without_thinking else ""
+        return f"last assistant message `partial: true`{thinking}"
+    return "—"
+
+
 # One column per feature of issue 14 (what `web_search=`, video parts, ... become on each preset).
 FEATURES: tuple[tuple[str, Callable[[Provider], str]], ...] = (
     ("`web_search=`", _web_search),
@@ -114,6 +131,8 @@ FEATURES: tuple[tuple[str, Callable[[Provider], str]], ...] = (
     ("`cache_control` markers", _cache_markers),
     ("`embed` (issue 11)", lambda p: _retrieval(p, "embedding")),
     ("`rerank` (issue 11)", lambda p: _retrieval(p, "rerank")),
+    ("FIM (`fim`, `complete(suffix=)`)", _fim),
+    ("`assistant_prefix=`", _assistant_prefix),
 )
 
 

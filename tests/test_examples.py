@@ -38,6 +38,7 @@ EXPECTED = {
     "batch_jobs.py": "saved $",
     "video_input.py": "refused before sending: qwen-plus does not take video",
     "context_cache.py": "dashscope: cache_creation=0, cache_read=",
+    "code_completion.py": "llamaindex fim:",
 }
 
 

@@ -95,9 +95,23 @@ How the emulated models answer (the same request always gets the same answer):
   it). A searched answer reads `"[<model>] (web) <text>"`. Other modes refuse tool types other
   than `function`.
 - usage on every answer; aisa mode adds `cost` (catalog prices, else $1/$4 per 1M tokens) and
-  `credits_remaining` (counting down from `credits`, 402 once spent); deepseek mode adds
-  `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens`. Every response carries `x-request-id`
-  and the `X-RateLimit-*` headers.
+  `credits_remaining` (counting down from `credits`, 402 once spent). Context cache: the
+  longest message prefix (tools included) an earlier request sent is "cached" (`reset()`
+  forgets it): deepseek mode reports it in `prompt_cache_hit_tokens` (64-token units) /
+  `prompt_cache_miss_tokens`, moonshot in `cached_tokens` (in streams inside `choices[0]` of the
+  last chunk, as Kimi sends it), dashscope in `prompt_tokens_details.cached_tokens` (from 256
+  tokens); a dashscope `cache_control` marker (at least 1,024 tokens up to the marked message)
+  creates a cache first (`cache_creation_input_tokens`, `cache_type: "ephemeral"`) and is read on
+  the next request; more than 4 markers are refused. Every response carries `x-request-id` and
+  the `X-RateLimit-*` headers.
+- Completion modes (deepseek mode): `POST /beta/completions` is FIM (prompt + suffix,
+  max_tokens at most 4096, streamed as `choices[0].text` pieces), answering
+  `"    # [<model>] fills '<last line of prompt>' ... '<first line of suffix>'\n"`; the chat is
+  served at `/beta/chat/completions` too, where a last assistant message with `prefix: true`
+  is continued; off the beta base `prefix` is refused as DeepSeek refuses it. moonshot and
+  dashscope continue a last assistant message with `partial: true` (dashscope refuses it while
+  thinking). A continued answer reads `"[<model>] (after '<prefix>') <text>"` (the
+  continuation only).
 - Streams: role first, reasoning and content deltas (deepseek mode, when it reasons: both
   fields in each, the idle one null, as DeepSeek sends them), tool-call deltas (id and name only in the
   first delta of a call, arguments in 16-character fragments; ollama/vllm reuse index 0), the

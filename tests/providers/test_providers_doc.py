@@ -62,9 +62,28 @@ def test_feature_table_has_every_preset_and_its_web_search() -> None:
 
 def test_feature_table_says_who_caches_where() -> None:
     rows = _table_rows("features")
-    read, markers = 3, 4  # the columns after web search and video
+    read, markers = _column("cached tokens"), _column("`cache_control`")
     assert rows["deepseek"][read] == "`usage.prompt_cache_hit_tokens`"
     assert rows["moonshot"][read] == "`usage.cached_tokens`"
     assert rows["dashscope"][read] == "`usage.prompt_tokens_details.cached_tokens`"
     assert rows["dashscope"][markers].startswith("passed through")
     assert rows["deepseek"][markers] == "—"
+
+
+def test_feature_table_says_who_fills_in_the_middle_and_continues_a_prefix() -> None:
+    rows = _table_rows("features")
+    fim, prefix = _column("FIM"), _column("`assistant_prefix=`")
+    assert rows["deepseek"][fim] == "`/beta/completions`, max_tokens ≤ 4096"
+    assert [name for name, cells in rows.items() if cells[fim] != "—"] == ["deepseek"]
+    assert "`prefix: true`, on `/beta`" in rows["deepseek"][prefix]
+    assert "`partial: true`" in rows["moonshot"][prefix]
+    assert "non-thinking" in rows["dashscope"][prefix]
+    assert rows["zhipu"][prefix] == rows["aisa"][prefix] == "—"
+
+
+def _column(title_start: str) -> int:
+    """The index of the feature table's column whose title starts with `title_start`."""
+    text = DOC.read_text(encoding="utf-8")
+    header = text.split("<!-- features:start -->\n")[1].splitlines()[0]
+    titles = [c.strip() for c in header.strip("|").split(" | ")]
+    return next(i for i, title in enumerate(titles) if title.startswith(title_start))
