@@ -80,6 +80,7 @@ class ModelInfo:
     cache_hit_price: float | None = None  # USD per 1M prompt tokens read from the context cache
     web_search: bool = True  # searches where the provider offers it (providers.json web_search)
     video: bool = False  # video input: video_url parts and frame lists
+    documents: bool = False  # reads uploaded files (providers.json documents says how)
     source: str = ""
     note: str = ""
     # Embedding and rerank models (kind != "chat"); None = not documented.

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,6 +45,7 @@ from .errors import CNLLMError, InvalidRequestError
 if TYPE_CHECKING:
     import httpx
 
+    from ._documents import DocumentCache, DocumentPlan
     from ._transport import AsyncChatStream, ChatStream
     from ._web_search import SearchRounds
 
@@ -106,6 +107,7 @@ class _ClientBase:
         }
         self.model_map: dict[str, str] = {**MODEL_MAP, **(model_map or {})}
         self.meter = meter
+        self._document_cache: DocumentCache | None = None  # uploads by content hash
 
     @property
     def base_url(self) -> str:
@@ -178,6 +180,19 @@ class _ClientBase:
 
         _check_reserved(params)
         return needs_stream(model, provider=self.provider, **params)
+
+    def _document_plan(
+        self, model: str, messages: Messages, params: dict[str, Any]
+    ) -> tuple[DocumentPlan, DocumentCache] | None:
+        """The call's documents (``documents=``, file parts), popped from `params`; None: none."""
+        from ._documents import DocumentCache, plan_documents
+
+        plan = plan_documents(model, self.provider, messages, params.pop("documents", None))
+        if plan is None:
+            return None
+        if self._document_cache is None:
+            self._document_cache = DocumentCache()
+        return plan, self._document_cache
 
     def _search_rounds(self, messages: Messages, params: dict[str, Any]) -> SearchRounds | None:
         """Kimi's `$web_search` echo loop when `web_search=` asks for it here, else None."""
@@ -321,6 +336,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
         >>> response["usage"]["cost"] > 0  # USD: the gateway's figure, else the catalog's prices
         True
         """
+        messages = self._with_documents(model, messages, params)
         rounds = self._search_rounds(messages, params)
         if rounds is None:
             return self._chat_once(model, messages, params)
@@ -349,10 +365,23 @@ class CNLLMClient(FilesMixin, _ClientBase):
         >>> message["reasoning_content"], message["content"]
         ('Thinking about: Why?', '[deepseek-r1] Why?')
         """
+        messages = self._with_documents(model, messages, params)  # uploads happen here
         rounds = self._search_rounds(messages, params)
         if rounds is not None:
             return SearchStream(lambda m: self._stream_once(model, m, params), rounds)
         return self._stream_once(model, messages, params)
+
+    def _with_documents(self, model: str, messages: Messages, params: dict[str, Any]) -> Messages:
+        """`messages` referencing the call's documents, uploaded first (once per client)."""
+        planned = self._document_plan(model, messages, params)
+        if planned is None:
+            return messages
+        plan, cache = planned
+        for doc in plan.pending(cache):
+            cache.remember(doc.digest, self.upload_file(doc.content, filename=doc.name)["id"])
+        for file_id in plan.texts_missing(cache):
+            cache.remember_text(file_id, self.file_content(file_id).decode("utf-8", "replace"))
+        return plan.final_messages(cache)
 
     def _stream_once(self, model: str, messages: Messages, params: dict[str, Any]) -> MeteredStream:
         payload = self._payload(model, messages, True, params)
@@ -603,6 +632,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
 
     async def chat(self, model: str, messages: Messages, **params: Any) -> dict:
         """One completion, as ``CNLLMClient.chat`` (example: the class docstring)."""
+        messages = await self._with_documents(model, messages, params)
         rounds = self._search_rounds(messages, params)
         if rounds is None:
             return await self._chat_once(model, messages, params)
@@ -623,12 +653,42 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
 
     def stream(
         self, model: str, messages: Messages, **params: Any
+    ) -> AsyncMeteredStream | AsyncSearchStream | AsyncPreparedStream:
+        """Chunk dicts for ``async with`` / ``async for``; see ``CNLLMClient.stream``.
+
+        With documents, they are uploaded when the stream is entered or first iterated."""
+        planned = self._document_plan(model, messages, params)
+        if planned is not None:
+
+            async def prepare() -> AsyncMeteredStream | AsyncSearchStream:
+                return self._stream_ready(model, await self._upload_documents(*planned), params)
+
+            return AsyncPreparedStream(prepare)
+        return self._stream_ready(model, messages, params)
+
+    def _stream_ready(
+        self, model: str, messages: Messages, params: dict[str, Any]
     ) -> AsyncMeteredStream | AsyncSearchStream:
-        """Chunk dicts for ``async with`` / ``async for``; see ``CNLLMClient.stream``."""
         rounds = self._search_rounds(messages, params)
         if rounds is not None:
             return AsyncSearchStream(lambda m: self._stream_once(model, m, params), rounds)
         return self._stream_once(model, messages, params)
+
+    async def _with_documents(
+        self, model: str, messages: Messages, params: dict[str, Any]
+    ) -> Messages:
+        planned = self._document_plan(model, messages, params)
+        return messages if planned is None else await self._upload_documents(*planned)
+
+    async def _upload_documents(self, plan: DocumentPlan, cache: DocumentCache) -> Messages:
+        """As ``CNLLMClient._with_documents``: upload once, fetch Kimi's texts once."""
+        for doc in plan.pending(cache):
+            uploaded = await self.upload_file(doc.content, filename=doc.name)
+            cache.remember(doc.digest, uploaded["id"])
+        for file_id in plan.texts_missing(cache):
+            text = (await self.file_content(file_id)).decode("utf-8", "replace")
+            cache.remember_text(file_id, text)
+        return plan.final_messages(cache)
 
     def _stream_once(
         self, model: str, messages: Messages, params: dict[str, Any]
@@ -1036,3 +1096,47 @@ class AsyncSearchStream(_SearchBase):
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
+
+
+class AsyncPreparedStream:
+    """An async stream that needs an await before it opens (the call's documents to upload):
+    ``prepare()`` runs on ``async with`` or the first ``async for`` step."""
+
+    def __init__(self, prepare: Callable[[], Awaitable[Any]]) -> None:
+        self._prepare = prepare
+        self._inner: Any = None
+
+    async def _opened(self) -> Any:
+        if self._inner is None:
+            self._inner = await self._prepare()
+            await self._inner.__aenter__()
+        return self._inner
+
+    @property
+    def request_id(self) -> str | None:
+        return None if self._inner is None else self._inner.request_id  # type: ignore[no-any-return]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self._inner is None else self._inner.headers  # type: ignore[no-any-return]
+
+    def completion(self) -> dict:
+        return {} if self._inner is None else self._inner.completion()  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncPreparedStream:
+        return self
+
+    async def __anext__(self) -> dict:
+        return await (await self._opened()).__anext__()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
+
+    async def __aenter__(self) -> AsyncPreparedStream:
+        await self._opened()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._inner is not None:
+            await self._inner.__aexit__(*exc)

@@ -26,6 +26,7 @@ __all__ = ["DEFAULT_PROVIDER", "Provider", "get_provider", "provider_names", "pr
 DEFAULT_PROVIDER = "aisa"
 
 WebSearchStyle = Literal["enable_search", "web_search_tool", "builtin_function"]
+DocumentStyle = Literal["fileid", "file_content"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class Provider:
     error_shape: str = "openai"
     default_model: str | None = None
     web_search: WebSearchStyle | None = None  # how web_search= is sent (_web_search.py); None: none
+    documents: DocumentStyle | None = None  # how a model reads an uploaded file (_documents.py)
     notes: str = ""
     # Quirks of local servers (llama.cpp, LM Studio): the docs table and the emulator read them.
     stream_usage: bool = True  # False: streams end without a usage chunk, whatever was asked

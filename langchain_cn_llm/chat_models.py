@@ -108,7 +108,9 @@ class ChatCNLLM(BaseChatModel):
 
     Tools, structured output and images follow LangChain's standard interfaces:
     ``llm.bind_tools([...], tool_choice="any")``, ``llm.with_structured_output(Schema)``, and
-    ``HumanMessage(content=[{"type": "text", ...}, {"type": "image", "url": ...}])``.
+    ``HumanMessage(content=[{"type": "text", ...}, {"type": "image", "url": ...}])``; video blocks
+    (``{"type": "video", "url": ...}``) for Qwen-VL; for qwen-long and Kimi, documents as file
+    blocks or ``invoke(x, documents=["contract.pdf"])`` (uploaded once, referenced per provider).
 
     Capabilities come from the catalog (``llm.profile``). Where a model cannot honour a request,
     the documented fallback applies instead of a server 400:

@@ -7,10 +7,12 @@ completions / chunks back to :class:`ChatResponse`.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
@@ -22,6 +24,7 @@ from llama_index.core.base.llms.types import (
     CompletionResponse,
     CompletionResponseAsyncGen,
     CompletionResponseGen,
+    DocumentBlock,
     ImageBlock,
     LLMMetadata,
     MessageRole,
@@ -611,6 +614,8 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
             parts.append(_image_part(block))
         elif isinstance(block, VideoBlock):
             parts.append(_video_part(block))
+        elif isinstance(block, DocumentBlock):
+            parts.append(_file_part(block))
         elif isinstance(block, ThinkingBlock):
             if block.content:
                 thinking.append(block.content)
@@ -626,7 +631,7 @@ def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
         else:
             raise InvalidRequestError(
                 f"CNLLM cannot send a {type(block).__name__} in a chat message; "
-                "use TextBlock, ImageBlock, VideoBlock, ThinkingBlock or ToolCallBlock."
+                "use TextBlock, ImageBlock, VideoBlock, DocumentBlock, ThinkingBlock or ToolCallBlock."
             )
     if message.additional_kwargs.get("video_fps") is not None:
         parts = _as_frames(parts, message.additional_kwargs["video_fps"])
@@ -654,6 +659,21 @@ def _image_part(block: ImageBlock) -> dict[str, Any]:
 
 def _video_part(block: VideoBlock) -> dict[str, Any]:
     return video_part(_media_source(block), mime=block.video_mimetype, fps=block.fps)
+
+
+def _file_part(block: DocumentBlock) -> dict[str, Any]:
+    """A DocumentBlock as an OpenAI file part; the core uploads it for models that read files
+    (qwen-long, Kimi) and references it as the provider expects."""
+    if block.data is None and block.path is None:
+        raise InvalidRequestError(
+            "DocumentBlock needs data or a path (a url is not fetched: download it first)."
+        )
+    content = block.resolve_document().read()
+    mime = block.document_mimetype or "application/octet-stream"
+    default = Path(block.path).name if block.path else "document"
+    name = block.title if block.title not in (None, "", "input_document") else default
+    data = base64.b64encode(content).decode("ascii")
+    return {"type": "file", "file": {"file_data": f"data:{mime};base64,{data}", "filename": name}}
 
 
 def _media_source(block: ImageBlock | VideoBlock) -> Any:

@@ -85,6 +85,14 @@ def _web_search(p: Provider) -> str:
     }.get(p.web_search or "", "—")
 
 
+def _documents(p: Provider) -> str:
+    how = {
+        "fileid": "uploaded once, `fileid://` system message",
+        "file_content": "uploaded once, extracted text in a system message",
+    }.get(p.documents or "")
+    return f"{_models_with(p, 'documents')}: {how}" if how else "—"
+
+
 def _models_with(p: Provider, capability: str) -> str:
     models = [f"`{m.id}`" for m in list_models(p.name) if getattr(m, capability)]
     return ", ".join(models) or "—"
@@ -133,6 +141,7 @@ FEATURES: tuple[tuple[str, Callable[[Provider], str]], ...] = (
     ("`rerank` (issue 11)", lambda p: _retrieval(p, "rerank")),
     ("FIM (`fim`, `complete(suffix=)`)", _fim),
     ("`assistant_prefix=`", _assistant_prefix),
+    ("Long documents by file", _documents),
 )
 
 

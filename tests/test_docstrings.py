@@ -45,7 +45,8 @@ ERRORS = [name for name in errors.__all__ if isinstance(getattr(errors, name), t
 WITH_EXAMPLE = [
     name
     for name in cn_llm_client.__all__
-    if name not in ("__version__", "MODEL_MAP", "AISA_TIERS") and (name not in ERRORS or name == "CNLLMError")
+    if name not in ("__version__", "MODEL_MAP", "AISA_TIERS")
+    and (name not in ERRORS or name == "CNLLMError")
 ]
 CLIENT_METHODS = ["chat", "stream", "chat_stream", "compare_models", "route", "embed", "rerank"]
 

@@ -84,6 +84,10 @@ How the emulated models answer (the same request always gets the same answer):
 - Video (`video_url` parts, frame lists `{"type": "video", "video": [...], "fps": N}`): only
   for video models (catalog `video`; unlisted ids: qwen...vl / omni), else 400; URLs http(s)
   or `data:video/...;base64,` (frames: image URLs), fps in (0, 60].
+- Documents: OpenAI `file` content parts are refused (400); dashscope: a system message
+  `fileid://id[,fileid://id2]` only for qwen-long and only with ids uploaded here; the answer then
+  reads `"[<model>] (files: <filenames>) <text>"`, as it does in moonshot mode when a system
+  message holds Kimi's file-content JSON (`GET /files/{id}/content`).
 - Images (`image_url` parts): only for vision models, else 400; data URLs must be
   `data:image/...;base64,` with valid base64 and at most 10485760 bytes.
 - Web search (wire-facts-2 section 3): dashscope `enable_search` (with `search_options`

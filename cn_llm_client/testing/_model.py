@@ -29,6 +29,7 @@ __all__ = [
     "count_tokens",
     "known_models",
     "prompt_tokens",
+    "referenced_files",
     "searched",
     "thinking_on",
 ]
@@ -51,6 +52,7 @@ class Traits:
     family: str = ""
     vision: bool = False
     video: bool = False
+    documents: bool = False
     reasoning: bool = False
     reasoning_switch: str | None = None
     reasoning_echo: str = "keep-with-tool-calls"
@@ -351,6 +353,26 @@ def _check_web_search(body: dict[str, Any], traits: Traits, mode: str) -> Reject
     return None
 
 
+def referenced_files(body: dict[str, Any], mode: str) -> list[str]:
+    """The documents a request points at: DashScope `fileid://` ids in system messages, or
+    (moonshot) the filenames of Kimi file-content JSON put in system messages."""
+    found: list[str] = []
+    for message in body["messages"]:
+        content = message.get("content") if message.get("role") == "system" else None
+        if not isinstance(content, str):
+            continue
+        if mode == "dashscope" and content.startswith("fileid://"):
+            found += [ref.strip().removeprefix("fileid://") for ref in content.split(",")]
+        elif mode == "moonshot" and content.startswith("{"):
+            try:
+                extracted = orjson.loads(content)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(extracted, dict) and extracted.get("type") == "file":
+                found.append(str(extracted.get("filename")))
+    return found
+
+
 def searched(body: dict[str, Any], mode: str) -> bool:
     """Whether the answer is grounded by a web search (Kimi: after the echo round)."""
     if mode == "dashscope":
@@ -395,6 +417,8 @@ def _check_images(messages: list[dict[str, Any]], traits: Traits) -> Rejection |
         content = message.get("content")
         parts = content if isinstance(content, list) else []
         for part in parts:
+            if isinstance(part, dict) and part.get("type") == "file":
+                return Rejection(400, "Unsupported content type 'file': upload it to /files")
             if isinstance(part, dict) and part.get("type") in ("video", "video_url"):
                 problem = _video_problem(part, traits)
                 if problem:

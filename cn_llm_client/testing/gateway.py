@@ -46,6 +46,7 @@ from ._model import (
     fim_answer,
     known_models,
     prompt_tokens,
+    referenced_files,
     thinking_on,
 )
 from ._modes import LOADED_MODEL, LOCAL_MODES, MODES, error_body
@@ -428,13 +429,27 @@ class FakeGateway:
         if traits is None:
             return Rejection(404, self._unknown_model_message(body["model"]))
         flag = self._preset.assistant_prefix
-        rejection = check_request(body, traits, self.mode) or check_assistant_prefix(
-            body, traits, self.mode, flag, beta=beta
+        rejection = (
+            check_request(body, traits, self.mode)
+            or check_assistant_prefix(body, traits, self.mode, flag, beta=beta)
+            or self._document_refusal(body, traits)
         )
         if rejection is not None:
             return rejection
         if self.mode == "aisa" and self._credits <= 0:
             return Rejection(402, "Insufficient balance. Please top up your account.")
+        return None
+
+    def _document_refusal(self, body: dict[str, Any], traits: Traits) -> Rejection | None:
+        """DashScope: `fileid://` ids only for qwen-long, and only of files uploaded here."""
+        if self.mode != "dashscope":
+            return None
+        ids = referenced_files(body, self.mode)
+        if ids and not traits.documents:
+            return Rejection(400, f"fileid is only supported by qwen-long, not {traits.id}")
+        missing = [i for i in ids if i not in self.batches.files]
+        if missing:
+            return Rejection(400, f"File {missing[0]} not found or not accessible", "InvalidFile")
         return None
 
     def _chat_answer(self, body: dict[str, Any], rid: str) -> tuple[Traits, Answer]:
@@ -450,6 +465,12 @@ class FakeGateway:
             mode=self.mode,
             continues=assistant_prefix_of(body["messages"], self._preset.assistant_prefix),
         )
+        files = referenced_files(body, self.mode)
+        head = f"[{traits.id}] "
+        if files and reply.content and reply.content.startswith(head):
+            stored = self.batches.files
+            names = [stored[f].filename if f in stored else f for f in files]
+            reply.content = f"{head}(files: {', '.join(names)}) {reply.content[len(head) :]}"
         return traits, reply
 
     async def _fim(self, request: web.Request, visit: _Visit) -> web.StreamResponse:

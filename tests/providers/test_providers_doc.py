@@ -50,6 +50,12 @@ def test_offline_example_runs() -> None:
     exec(compile(code.group(1), str(DOC), "exec"), {})  # asserts the zhipu spelling itself
 
 
+def _feature_column(title: str) -> int:
+    block = DOC.read_text(encoding="utf-8").split("<!-- features:start -->\n")[1]
+    header = [c.strip() for c in block.splitlines()[0].strip("|").split(" | ")]
+    return header.index(title)
+
+
 def test_feature_table_has_every_preset_and_its_web_search() -> None:
     rows = _table_rows("features")
     assert list(rows) == provider_names()
@@ -58,6 +64,10 @@ def test_feature_table_has_every_preset_and_its_web_search() -> None:
         assert (cells[1] != "—") == has_search, name
     assert "`enable_search`" in rows["dashscope"][1]
     assert "`$web_search`" in rows["moonshot"][1]
+    assert "`qwen3-vl-plus`" in rows["dashscope"][2] and rows["deepseek"][2] == "—"
+    docs = _feature_column("Long documents by file")
+    assert "`qwen-long`" in rows["dashscope"][docs] and "`fileid://`" in rows["dashscope"][docs]
+    assert "extracted text" in rows["moonshot"][docs] and rows["aisa"][docs] == "—"
 
 
 def test_feature_table_says_who_caches_where() -> None:
