@@ -174,6 +174,11 @@ def embeddings_reply(mode: str, body: Any, extra: frozenset[str], rid: str) -> R
     refused = _too_many(mode, len(texts), cap, rid)
     if refused is not None:
         return refused
+    limit = info.max_row_tokens if info is not None else None
+    for i, text in enumerate(texts):
+        if limit is not None and count_tokens(text) > limit:
+            message = f"input[{i}] has {count_tokens(text)} tokens, more than {limit} per text"
+            return _error(mode, 400, message, rid)
     dimensions = body.get("dimensions")
     allowed = info.dimensions if info is not None else ()
     if dimensions is None:

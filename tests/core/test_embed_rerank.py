@@ -220,7 +220,7 @@ def test_rerank_over_the_document_cap_is_split_and_merged(dashscope: FakeGateway
     with _client(dashscope) as client:
         result = client.rerank("qwen3-rerank", "熊猫吃竹子吗", docs, top_n=3)
     sizes = [len(r.body["documents"]) for r in dashscope.requests]
-    assert sizes == [500, 500, 201]
+    assert sorted(sizes) == [201, 500, 500]  # sent at once: any arrival order
     assert all("top_n" not in r.body for r in dashscope.requests)  # cut after the merge
     assert result["results"][0] == {
         "index": 1200,
@@ -408,3 +408,12 @@ async def test_ten_thousand_texts_never_pass_the_cap() -> None:
     for i in (0, 63, 64, 5_000, 9_999):  # each vector is its own text's
         assert result["data"][i]["embedding"] == vector(texts[i], 256)
     assert result["usage"]["prompt_tokens"] == sum(count_tokens(t) for t in texts)
+
+
+def test_a_text_over_the_models_token_limit_is_the_servers_400(dashscope: FakeGateway) -> None:
+    """The core cannot count a provider's tokens, so an over-long text goes out and the
+    server's refusal (8,192 tokens a text on text-embedding-v4) comes back as BadRequestError."""
+    with _client(dashscope, max_retries=0) as client:
+        with pytest.raises(BadRequestError, match="more than 8192 per text"):
+            client.embed("text-embedding-v4", ["短", "长" * 8193])
+        assert len(client.embed("text-embedding-v4", ["长" * 8192])["data"]) == 1
