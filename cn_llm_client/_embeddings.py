@@ -344,14 +344,16 @@ def _served(provider: Provider, model: str, kind: str, path: str | None) -> str:
     """The provider's path for `kind`, or a ConfigurationError naming providers that serve it."""
     if path is not None:
         return path
-    serving = [p for p in providers_serving(model) if _serves(p, kind)]
-    if not serving:
-        serving = [p for p in provider_names() if _serves(p, kind)]
-    first = serving[0] if serving else "openai-compatible"
     noun = "embeddings" if kind == "embedding" else "rerank"
+    serving = [p for p in providers_serving(model) if _serves(p, kind)]
+    which = "Providers that serve it"
+    if not serving:  # a model the catalog does not list
+        serving = [p for p in provider_names() if _serves(p, kind)]
+        which = f"Providers with a {noun} endpoint"
+    first = serving[0] if serving else "openai-compatible"
     raise ConfigurationError(
         f"The {provider.name} provider documents no {noun} endpoint, so {model!r} cannot be "
-        f"reached through it. Providers that serve it: {', '.join(serving)}; e.g. "
+        f"reached through it. {which}: {', '.join(serving)}; e.g. "
         f"CNLLMClient(provider={first!r}).{'embed' if kind == 'embedding' else 'rerank'}(...)."
     )
 

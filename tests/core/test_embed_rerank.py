@@ -324,8 +324,10 @@ def test_the_aisa_gateway_refuses_embeddings_and_names_the_providers(
     with CNLLMClient(api_key=fake_gateway.api_key, base_url=fake_gateway.base_url) as client:
         with pytest.raises(ConfigurationError, match=r"provider='dashscope'"):
             client.embed("text-embedding-v4", "你好")
-        with pytest.raises(ConfigurationError, match="siliconflow"):
+        with pytest.raises(ConfigurationError, match="Providers that serve it: siliconflow;"):
             client.rerank("BAAI/bge-reranker-v2-m3", "q", ["a"])
+        with pytest.raises(ConfigurationError, match="with a rerank endpoint: dashscope, "):
+            client.rerank("my-own-reranker", "q", ["a"])
     assert fake_gateway.requests == []
 
 
