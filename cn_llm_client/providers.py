@@ -86,10 +86,13 @@ class Provider:
         'https://api.deepseek.com/beta'
         >>> get_provider("deepseek").beta_url("http://127.0.0.1:8000/v1")
         'http://127.0.0.1:8000/beta'
+        >>> get_provider("deepseek").beta_url("https://api.deepseek.com/beta")  # already there
+        'https://api.deepseek.com/beta'
         """
         if self.beta_path is None:
             raise ConfigurationError(f"Provider {self.name!r} has no beta base URL.")
-        return base_url.rstrip("/").removesuffix("/v1") + self.beta_path
+        root = base_url.rstrip("/").removesuffix("/v1")
+        return root if root.endswith(self.beta_path) else root + self.beta_path
 
     def url(self, region: str | None = None) -> str:
         """The base URL of `region` (default region when None); ConfigurationError if unknown.

@@ -232,3 +232,11 @@ def test_assistant_prefix_needs_a_conversation_ending_with_the_user(deepseek: Fa
         with pytest.raises(InvalidRequestError, match="non-empty string"):
             client.chat("deepseek-chat", QUESTION, assistant_prefix="")
     assert deepseek.requests == []
+
+
+def test_a_base_url_already_on_the_beta_base_is_kept(deepseek: FakeGateway) -> None:
+    beta = deepseek.base_url.removesuffix("/v1") + "/beta"  # as DeepSeek's own docs set it
+    with CNLLMClient(provider="deepseek", base_url=beta, api_key=deepseek.api_key) as client:
+        client.fim("deepseek-chat", CODE_BEFORE, suffix=CODE_AFTER)
+        client.chat("deepseek-chat", QUESTION, assistant_prefix=FENCE)
+    assert [r.path for r in deepseek.requests] == ["/beta/completions", "/beta/chat/completions"]
