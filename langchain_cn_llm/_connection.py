@@ -23,7 +23,8 @@ class CoreConnection(Serializable):
     copy reads the environment again) and ``dumpd`` stores only the variable's name.
     """
 
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+    # A misspelt argument (dimension=256) is an error, not silently dropped.
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid")
 
     api_key: SecretStr | None = None
     """Defaults to the provider's variable (``DASHSCOPE_API_KEY`` for dashscope, ...)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from cn_llm_client import AsyncCNLLMClient, CNLLMClient
 from cn_llm_client.client_cache import ClientCache
@@ -18,6 +18,8 @@ class CoreConnection(BaseModel):
     The key stays a ``SecretStr`` excluded from ``to_dict``/``to_json``; pickles carry neither
     the key nor connections (the copy's core client reads the provider's environment variable).
     """
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt argument is an error, not dropped
 
     api_key: SecretStr | None = Field(
         default=None,

@@ -161,3 +161,10 @@ def test_docstring_examples_run(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0, module
+
+
+def test_a_misspelt_argument_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="dimension"):
+        CNLLMEmbeddings(model="text-embedding-v4", provider="dashscope", dimension=256)

@@ -186,3 +186,17 @@ def test_reranking_reports_to_llama_index_callbacks(
     assert start.payload is not None and start.payload["query_str"] == "乌龙茶是什么茶？"
     assert end.payload is not None and end.payload["nodes"] == best
     assert best[0].node.get_content() == "乌龙茶是半发酵茶。"
+
+
+def test_a_misspelt_argument_is_refused_and_to_dict_round_trips() -> None:
+    with pytest.raises(ValidationError, match="dimension"):
+        CNLLMEmbedding(model="text-embedding-v4", provider="dashscope", dimension=256)
+    embed_model = CNLLMEmbedding(model="text-embedding-v4", provider="dashscope", dimensions=256)
+    again = CNLLMEmbedding.from_dict(embed_model.to_dict())
+    assert (again.model, again.provider, again.dimensions) == (
+        "text-embedding-v4",
+        "dashscope",
+        256,
+    )
+    rerank = CNLLMRerank.from_dict(CNLLMRerank(provider="dashscope", top_n=2).to_dict())
+    assert (rerank.model, rerank.top_n) == ("qwen3-rerank", 2)
