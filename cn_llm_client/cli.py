@@ -26,7 +26,7 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -279,7 +279,7 @@ def _is_tty(stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
-def _footer(model: str, completion: dict) -> str:
+def _footer(model: str, completion: Mapping[str, Any]) -> str:
     usage = completion.get("usage") or {}
     parts = [model]
     if usage:
@@ -293,7 +293,11 @@ def _footer(model: str, completion: dict) -> str:
     return " · ".join(parts)
 
 
-def _print_message(message: dict, reasoning: ReasoningPrinter, out: TextIO) -> None:
+def _message_of(completion: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (completion.get("choices") or [{}])[0].get("message") or {}
+
+
+def _print_message(message: Mapping[str, Any], reasoning: ReasoningPrinter, out: TextIO) -> None:
     reasoning.write(message.get("reasoning_content") or "")
     reasoning.end()
     if message.get("content"):
@@ -382,6 +386,7 @@ def _chat(args: argparse.Namespace) -> int:
                 for chunk in stream:
                     out.write(json.dumps(chunk, ensure_ascii=False) + "\n")
             return 0
+        completion: Mapping[str, Any]
         if args.json:
             with _waiting(f"Waiting for {args.model}"):
                 completion = client.chat(args.model, messages, **_params(args))
@@ -394,9 +399,7 @@ def _chat(args: argparse.Namespace) -> int:
         else:
             with _waiting(f"Waiting for {args.model}"):
                 completion = client.chat(args.model, messages, **_params(args))
-            _print_message(
-                (completion.get("choices") or [{}])[0].get("message") or {}, reasoning, out
-            )
+            _print_message(_message_of(completion), reasoning, out)
     sys.stderr.write(_footer(args.model, completion) + "\n")
     return 0
 

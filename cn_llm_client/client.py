@@ -34,7 +34,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._config import ConnectionSettings, resolve_settings
 from ._embeddings import EmbedPlan, InputType, Progress, RerankPlan, plan_embed, plan_rerank
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ._documents import DocumentCache, DocumentPlan
     from ._transport import AsyncChatStream, ChatStream
     from ._web_search import SearchRounds
+    from .types import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["MODEL_MAP", "AsyncCNLLMClient", "CNLLMClient"]
 
@@ -202,7 +203,7 @@ class _ClientBase:
             return SearchRounds(messages)
         return None
 
-    def _finish(self, model: str, completion: dict, request_id: str | None) -> dict:
+    def _finish(self, model: str, completion: Any, request_id: str | None) -> Any:
         """Fill usage["cost"] from the catalog when missing, add request_id, charge the meter."""
         usage = completion.get("usage")
         if isinstance(usage, dict):
@@ -270,7 +271,7 @@ def _check_models(models: list[str]) -> list[str]:
 
 def _comparison(
     model: str,
-    completion: dict | None,
+    completion: Mapping[str, Any] | None,
     error: Exception | None,
     started: float,
     on_result: Callable[[str, dict], None] | None,
@@ -296,7 +297,7 @@ def _model_ids(listing: dict) -> list[str]:
     return [r["id"] for r in rows or () if isinstance(r, dict) and isinstance(r.get("id"), str)]
 
 
-def _text_pieces(chunk: dict) -> Iterator[str]:
+def _text_pieces(chunk: Mapping[str, Any]) -> Iterator[str]:
     """The text of a chat chunk (``delta.content``) or a text-completion chunk (``text``)."""
     for choice in chunk.get("choices") or ():
         content = (choice.get("delta") or {}).get("content") or choice.get("text")
@@ -326,7 +327,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
 
         self._transport = Transport(**self._transport_args(), http_client=http_client)
 
-    def chat(self, model: str, messages: Messages, **params: Any) -> dict:
+    def chat(self, model: str, messages: Messages, **params: Any) -> ChatCompletion:
         """One completion (the seed's response dict, with usage["cost"] and "request_id").
 
         >>> client = CNLLMClient()
@@ -343,9 +344,9 @@ class CNLLMClient(FilesMixin, _ClientBase):
         while True:
             completion = self._chat_once(model, rounds.messages, params)
             if not rounds.next(completion):
-                return rounds.finish(completion)
+                return cast("ChatCompletion", rounds.finish(completion))
 
-    def _chat_once(self, model: str, messages: Messages, params: dict[str, Any]) -> dict:
+    def _chat_once(self, model: str, messages: Messages, params: dict[str, Any]) -> Any:
         if self._folds_stream(model, params):
             with self._stream_once(model, messages, params) as stream:
                 for _ in stream:
@@ -586,7 +587,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
         """
         return _model_ids(self._transport.request("GET", MODELS_PATH).data)
 
-    def route(self, task: str, message: str, **params: Any) -> dict:
+    def route(self, task: str, message: str, **params: Any) -> ChatCompletion:
         """Send ``message`` to the model ``model_map`` names for ``task`` (unknown: "chat").
 
         >>> CNLLMClient().route("code", "Write a binary search")["model"]
@@ -630,7 +631,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
 
         self._transport = AsyncTransport(**self._transport_args(), http_client=http_client)
 
-    async def chat(self, model: str, messages: Messages, **params: Any) -> dict:
+    async def chat(self, model: str, messages: Messages, **params: Any) -> ChatCompletion:
         """One completion, as ``CNLLMClient.chat`` (example: the class docstring)."""
         messages = await self._with_documents(model, messages, params)
         rounds = self._search_rounds(messages, params)
@@ -639,9 +640,9 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         while True:
             completion = await self._chat_once(model, rounds.messages, params)
             if not rounds.next(completion):
-                return rounds.finish(completion)
+                return cast("ChatCompletion", rounds.finish(completion))
 
-    async def _chat_once(self, model: str, messages: Messages, params: dict[str, Any]) -> dict:
+    async def _chat_once(self, model: str, messages: Messages, params: dict[str, Any]) -> Any:
         if self._folds_stream(model, params):
             async with self._stream_once(model, messages, params) as stream:
                 async for _ in stream:
@@ -842,7 +843,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         """The model ids the server lists (``GET /models``), as ``CNLLMClient.list_remote_models``."""
         return _model_ids((await self._transport.request("GET", MODELS_PATH)).data)
 
-    async def route(self, task: str, message: str, **params: Any) -> dict:
+    async def route(self, task: str, message: str, **params: Any) -> ChatCompletion:
         """Send ``message`` to the model for ``task``, as ``CNLLMClient.route``."""
         return await self.chat(self._route_model(task), _user(message), **params)
 
@@ -867,7 +868,7 @@ class _MeteredBase:
         self._inner = inner
         self._model = model
         self._client = client
-        self._final: dict | None = None
+        self._final: ChatCompletion | None = None
 
     @property
     def request_id(self) -> str | None:
@@ -877,11 +878,11 @@ class _MeteredBase:
     def headers(self) -> dict[str, str]:
         return self._inner.headers  # type: ignore[no-any-return]
 
-    def completion(self) -> dict:
+    def completion(self) -> ChatCompletion:
         """The fold so far; after the stream completed, with usage["cost"] and request_id."""
         return self._final if self._final is not None else self._inner.completion()  # type: ignore[no-any-return]
 
-    def _priced(self, chunk: dict) -> dict:
+    def _priced(self, chunk: Any) -> Any:
         usage = chunk.get("usage")
         if usage:
             self._client._fill_cost(self._model, usage)
@@ -905,7 +906,7 @@ class MeteredStream(_MeteredBase):
     def __iter__(self) -> MeteredStream:
         return self
 
-    def __next__(self) -> dict:
+    def __next__(self) -> ChatCompletionChunk:
         # Not a generator: an abandoned iterator must not close the underlying stream.
         if self._chunks is None:
             self._chunks = iter(self._inner)  # opens the stream
@@ -938,7 +939,7 @@ class AsyncMeteredStream(_MeteredBase):
     def __aiter__(self) -> AsyncMeteredStream:
         return self
 
-    async def __anext__(self) -> dict:
+    async def __anext__(self) -> ChatCompletionChunk:
         if self._chunks is None:
             self._chunks = aiter(self._inner)
         try:

@@ -457,7 +457,7 @@ class ChatCNLLM(BaseChatModel):
         completion = await self._async_client().chat(model, openai_messages, **params)
         return self._chat_result(completion, model)
 
-    def _chat_result(self, completion: dict[str, Any], model: str) -> ChatResult:
+    def _chat_result(self, completion: Mapping[str, Any], model: str) -> ChatResult:
         choice = (completion.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         calls, invalid = [], []
@@ -493,7 +493,7 @@ class ChatCNLLM(BaseChatModel):
 
     def _response_metadata(
         self,
-        completion: dict[str, Any],
+        completion: Mapping[str, Any],
         model: str,
         finish_reason: str | None,
         request_id: str | None,
@@ -553,7 +553,7 @@ class ChatCNLLM(BaseChatModel):
             yield self._last_chunk(stream.completion(), model, stream.request_id, stream_usage)
 
     def _last_chunk(
-        self, completion: dict[str, Any], model: str, request_id: str | None, stream_usage: bool
+        self, completion: Mapping[str, Any], model: str, request_id: str | None, stream_usage: bool
     ) -> ChatGenerationChunk:
         """Closes a stream: finish reason, usage and metadata, ``chunk_position="last"``."""
         choice = (completion.get("choices") or [{}])[0]
@@ -852,7 +852,7 @@ def _video_block_part(block: Any) -> dict[str, Any]:
 
 
 def _message_chunk(
-    raw: dict[str, Any], slots: ToolCallSlots, *, v1: bool
+    raw: Mapping[str, Any], slots: ToolCallSlots, *, v1: bool
 ) -> ChatGenerationChunk | None:
     """One ``chat.completion.chunk`` as a ChatGenerationChunk (None when it carries nothing).
 

@@ -284,7 +284,7 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
                 counts[name] = usage[name]
         return counts
 
-    def _chat_response(self, completion: dict[str, Any], params: dict[str, Any]) -> ChatResponse:
+    def _chat_response(self, completion: Mapping[str, Any], params: dict[str, Any]) -> ChatResponse:
         message = completion["choices"][0]["message"] if completion.get("choices") else {}
         extra = self._usage(completion.get("usage"))
         if _forces_a_tool(params):  # kept for get_tool_calls_from_response's error message
@@ -295,7 +295,9 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             message=_from_openai_message(message), raw=completion, additional_kwargs=extra
         )
 
-    def _stream_response(self, chunk: dict[str, Any], so_far: _MessageSoFar) -> ChatResponse | None:
+    def _stream_response(
+        self, chunk: Mapping[str, Any], so_far: _MessageSoFar
+    ) -> ChatResponse | None:
         """One streamed step: the message so far, this chunk's text, thinking and usage."""
         delta = (chunk.get("choices") or [{}])[0].get("delta") or {}
         text = delta.get("content") or ""

@@ -38,6 +38,9 @@ MODULES = [
     "cn_llm_client.testing",
     "cn_llm_client.testing.gateway",
     "cn_llm_client.testing._faults",
+    "cn_llm_client.types",
+    "cn_llm_client.concurrency",
+    "cn_llm_client._stream",
 ]
 
 ERRORS = [name for name in errors.__all__ if isinstance(getattr(errors, name), type)]
