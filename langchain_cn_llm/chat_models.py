@@ -765,7 +765,7 @@ def _to_openai_message(message: BaseMessage) -> dict[str, Any]:
         for block in message.content_blocks
         if block["type"] == "reasoning"
     )
-    result: dict[str, Any] = {"role": "assistant", "content": message.text}
+    result: dict[str, Any] = {"role": "assistant", "content": _assistant_content(message)}
     if message.name:
         result["name"] = message.name
     calls = [
@@ -780,8 +780,24 @@ def _to_openai_message(message: BaseMessage) -> dict[str, Any]:
     return result
 
 
+def _assistant_content(message: AIMessage) -> str | list[dict[str, Any]]:
+    """The assistant's text; as text parts when a text block carries a ``cache_control``."""
+    blocks = message.content if isinstance(message.content, list) else []
+    texts = [b for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+    if not any(_cache_marker(b) for b in texts):
+        return message.text
+    parts = []
+    for block in texts:
+        part = {"type": "text", "text": block.get("text", "")}
+        if marker := _cache_marker(block):
+            part["cache_control"] = marker
+        parts.append(part)
+    return parts
+
+
 _MARKER_PLACES = (
-    "cache_control can mark text and image blocks of a system, human or tool message, e.g. "
+    "cache_control can mark text and image blocks of a system, human or tool message (text "
+    "blocks of an AI message), e.g. "
     '{"type": "text", "text": "...", "cache_control": {"type": "ephemeral"}}'
 )
 

@@ -95,3 +95,18 @@ def test_cache_control_on_a_provider_without_markers_is_refused_first() -> None:
         with pytest.raises(InvalidRequestError, match="provider=dashscope"):
             llm.invoke([SystemMessage([block]), HumanMessage("问")])
         assert gw.requests == []
+
+
+def test_cache_control_on_an_ai_message_in_the_history_reaches_dashscope() -> None:
+    from langchain_core.messages import AIMessage
+
+    earlier = AIMessage([{"type": "text", "text": LONG_DOC, "cache_control": MARKER}])
+    with FakeGateway(mode="dashscope") as gw:
+        llm = _llm(gw, "dashscope", "qwen-plus")
+        llm.invoke([HumanMessage("总结一下"), earlier, HumanMessage("再短一点")])
+        llm.close()
+        sent = gw.requests[0].body["messages"]
+    assert sent[1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": LONG_DOC, "cache_control": MARKER}],
+    }
