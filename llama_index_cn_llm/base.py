@@ -105,6 +105,12 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     Reasoning models (``deepseek-r1``) return a ``ThinkingBlock`` and stream
     ``additional_kwargs["thinking_delta"]``; sending history back follows the model's echo policy
     in the catalog, so tool loops never get DeepSeek's HTTP 400.
+
+    Provider features (docs/providers.md, "Features by provider"): ``web_search=True`` (field or
+    per call; Zhipu's sources in ``additional_kwargs["web_search"]``, Kimi's search tokens in
+    ``additional_kwargs["search_tokens"]``), ``VideoBlock`` for Qwen-VL (ImageBlocks as frames
+    with ``additional_kwargs={"video_fps": 2}`` on the message), and ``DocumentBlock`` or
+    ``chat(..., documents=[path])`` for qwen-long and Kimi (uploaded once per instance).
     """
 
     model: str = Field(default="qwen3-max", description="Model id exactly as the gateway names it.")
