@@ -119,6 +119,17 @@ def test_the_main_job_needs_no_test_extra() -> None:
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("readme", [README, README_ZH], ids=["en", "zh"])
+def test_the_offline_section_names_every_emulator_mode(readme: Path) -> None:
+    from cn_llm_client.testing._modes import MODES
+
+    title = headings(readme)[headings(README).index("## Test your own code offline")][3:]
+    offline = section(readme, title)
+    assert "cn-llm serve-fake" in offline and "fake_gateway" in offline
+    for mode in MODES[1:]:  # aisa is the default
+        assert mode in offline, mode
+
+
 def test_both_readmes_have_the_same_structure() -> None:
     assert len(headings(README)) == len(headings(README_ZH))
     assert code_blocks(README, "bash") == code_blocks(README_ZH, "bash")
