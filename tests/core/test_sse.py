@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -161,13 +159,11 @@ def test_random_bytes_give_only_events(raw: bytes, cuts: list[int]) -> None:
     assert [as_event(item) for item in decode_raw(*pieces)] == [(e.event, e.data) for e in events]
 
 
-def test_ten_thousand_events_decode_fast() -> None:
+def test_ten_thousand_events_across_large_reads() -> None:
+    """Decoding speed is measured in benchmarks/micro_stream.py, never asserted here."""
     event = b'data: {"choices":[{"index":0,"delta":{"content":"\xe4\xbd\xa0"}}]}\n\n'
     raw = event * 10_000
     reads = [raw[i : i + 16384] for i in range(0, len(raw), 16384)]
-    started = time.perf_counter()
     events = decode(*reads)
-    elapsed = time.perf_counter() - started
     assert len(events) == 10_000
     assert events[-1].data.endswith('"你"}}]}')
-    assert elapsed < 0.5  # generous sanity bound; measured ~10 ms (feed) on the shared 2-core box
