@@ -116,6 +116,33 @@ def test_bad_configuration_is_refused(
     assert words in str(info.value)
 
 
+@pytest.mark.parametrize("adapter", ["ChatCNLLM", "CNLLM"])
+@pytest.mark.parametrize(
+    ("settings", "error", "words"),
+    [
+        ({"temperature": 5}, InvalidRequestError, "temperature must be"),
+        ({"top_p": 1.5}, InvalidRequestError, "top_p must be"),
+        ({"max_tokens": 0}, InvalidRequestError, "max_tokens must be"),
+        ({"provider": "nope"}, ConfigurationError, "nope"),
+        ({}, ConfigurationError, "AISA_API_KEY"),
+    ],
+    ids=["temperature", "top_p", "max_tokens", "provider", "missing-key"],
+)
+def test_bad_adapter_settings_are_refused_at_construction(
+    adapter: str, settings: dict[str, Any], error: type, words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ChatCNLLM(...) / CNLLM(...) given an out-of-range setting, an unknown provider or no key
+    raises in the constructor (as ChatOpenAI does), with our error class, not at the first call."""
+    monkeypatch.delenv("AISA_API_KEY", raising=False)
+    if adapter == "ChatCNLLM":
+        from langchain_cn_llm import ChatCNLLM as cls
+    else:
+        from llama_index_cn_llm import CNLLM as cls
+    key = {} if words == "AISA_API_KEY" else {"api_key": "sk-test"}
+    with pytest.raises(error, match=words):
+        cls(model="qwen3-max", **key, **settings)
+
+
 # -- property tests ---------------------------------------------------------------------------------
 
 json_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
