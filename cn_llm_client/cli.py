@@ -549,7 +549,7 @@ def _lines(texts: list[str], path: str | None) -> list[str]:
     return texts
 
 
-def _usage_line(model: str, result: dict) -> str:
+def _usage_line(model: str, result: Mapping[str, Any]) -> str:
     usage = result.get("usage") or {}
     cost = usage.get("cost")
     money = "" if cost is None else f" · ${cost:.6f}"

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ._documents import DocumentCache, DocumentPlan
     from ._transport import AsyncChatStream, ChatStream
     from ._web_search import SearchRounds
-    from .types import ChatCompletion, ChatCompletionChunk
+    from .types import ChatCompletion, ChatCompletionChunk, EmbeddingResponse, RerankResponse
 
 __all__ = ["MODEL_MAP", "AsyncCNLLMClient", "CNLLMClient"]
 
@@ -472,7 +472,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
         max_concurrency: int | None = None,
         on_progress: Progress | None = None,
         **params: Any,
-    ) -> dict:
+    ) -> EmbeddingResponse:
         """Embedding vectors for ``input`` (a text or a list), in the OpenAI embeddings shape.
 
         Long lists go in batches of the model's row cap (DashScope: 10), at most
@@ -504,7 +504,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
             max_concurrency=max_concurrency,
             params=params,
         )
-        return plan.merge(self._send_batches(plan, on_progress))
+        return cast("EmbeddingResponse", plan.merge(self._send_batches(plan, on_progress)))
 
     def rerank(
         self,
@@ -516,7 +516,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
         max_concurrency: int | None = None,
         on_progress: Progress | None = None,
         **params: Any,
-    ) -> dict:
+    ) -> RerankResponse:
         """``documents`` scored against ``query``: ``results`` sorted by score, highest first.
 
         ``document`` is the text sent; ``usage`` as in ``embed``. More documents than the
@@ -539,7 +539,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
             max_concurrency=max_concurrency,
             params=params,
         )
-        return plan.merge(self._send_batches(plan, on_progress))
+        return cast("RerankResponse", plan.merge(self._send_batches(plan, on_progress)))
 
     def _send_batches(
         self, plan: EmbedPlan | RerankPlan, on_progress: Progress | None
@@ -766,7 +766,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         max_concurrency: int | None = None,
         on_progress: Progress | None = None,
         **params: Any,
-    ) -> dict:
+    ) -> EmbeddingResponse:
         """Embedding vectors, as ``CNLLMClient.embed`` (batches sent concurrently, bounded).
 
         >>> import asyncio
@@ -788,7 +788,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
             max_concurrency=max_concurrency,
             params=params,
         )
-        return plan.merge(await self._send_batches(plan, on_progress))
+        return cast("EmbeddingResponse", plan.merge(await self._send_batches(plan, on_progress)))
 
     async def rerank(
         self,
@@ -800,7 +800,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         max_concurrency: int | None = None,
         on_progress: Progress | None = None,
         **params: Any,
-    ) -> dict:
+    ) -> RerankResponse:
         """Documents scored against the query, as ``CNLLMClient.rerank``."""
         plan = self._plan(
             plan_rerank,
@@ -811,7 +811,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
             max_concurrency=max_concurrency,
             params=params,
         )
-        return plan.merge(await self._send_batches(plan, on_progress))
+        return cast("RerankResponse", plan.merge(await self._send_batches(plan, on_progress)))
 
     async def _send_batches(
         self, plan: EmbedPlan | RerankPlan, on_progress: Progress | None

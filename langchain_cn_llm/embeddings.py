@@ -11,6 +11,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from pydantic import Field
 
+from cn_llm_client.types import EmbeddingResponse
 from langchain_cn_llm._connection import CoreConnection
 
 __all__ = ["CNLLMEmbeddings"]
@@ -74,5 +75,5 @@ class CNLLMEmbeddings(CoreConnection, Embeddings):
         return _vectors(response)[0]
 
 
-def _vectors(response: dict[str, Any]) -> list[list[float]]:
+def _vectors(response: EmbeddingResponse) -> list[list[float]]:
     return [row["embedding"] for row in sorted(response["data"], key=lambda row: row["index"])]

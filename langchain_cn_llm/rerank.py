@@ -13,6 +13,7 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import Field
 
+from cn_llm_client.types import RerankResponse
 from langchain_cn_llm._connection import CoreConnection
 
 __all__ = ["CNLLMRerank"]
@@ -70,7 +71,7 @@ class CNLLMRerank(CoreConnection, BaseDocumentCompressor):
         return _ranked(documents, response)
 
 
-def _ranked(documents: Sequence[Document], response: dict[str, Any]) -> list[Document]:
+def _ranked(documents: Sequence[Document], response: RerankResponse) -> list[Document]:
     """The core's results (best first) as copies of the input documents, scores in metadata."""
     ranked = []
     for result in response["results"]:

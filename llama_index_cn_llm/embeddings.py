@@ -14,6 +14,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
 
+from cn_llm_client.types import EmbeddingResponse
 from llama_index_cn_llm._connection import CoreConnection
 
 __all__ = ["EMBED_BATCH_SIZE", "CNLLMEmbedding"]
@@ -128,5 +129,5 @@ class CNLLMEmbedding(CoreConnection, BaseEmbedding):
         return _vectors(response)
 
 
-def _vectors(response: dict[str, Any]) -> list[Embedding]:
+def _vectors(response: EmbeddingResponse) -> list[Embedding]:
     return [row["embedding"] for row in sorted(response["data"], key=lambda row: row["index"])]

@@ -19,6 +19,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from cn_llm_client.errors import InvalidRequestError
+from cn_llm_client.types import RerankResponse
 from llama_index_cn_llm._connection import CoreConnection
 
 __all__ = ["CNLLMRerank"]
@@ -124,7 +125,7 @@ def _request(nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> tu
     ]
 
 
-def _ranked(nodes: list[NodeWithScore], response: dict[str, Any]) -> list[NodeWithScore]:
+def _ranked(nodes: list[NodeWithScore], response: RerankResponse) -> list[NodeWithScore]:
     """The core's results (best first) as new NodeWithScore objects over the same nodes."""
     return [
         NodeWithScore(node=nodes[r["index"]].node, score=r["relevance_score"])

@@ -22,6 +22,8 @@ def sync_uses(client: CNLLMClient) -> str | None:
         for chunk in stream:
             reveal_type(chunk)
         reveal_type(stream.completion()["usage"]["cost"])
+    reveal_type(client.embed("text-embedding-v4", "hi")["data"][0]["embedding"])
+    reveal_type(client.rerank("qwen3-rerank", "q", ["d"])["results"][0]["relevance_score"])
     return response["choises"][0]["message"]["content"]  # misspelt: mypy must say so
 
 
@@ -46,7 +48,12 @@ def test_mypy_completes_and_checks_the_response_keys(tmp_path: Path) -> None:
     assert revealed[0].startswith("\"TypedDict(cn_llm_client.types.Message, {'role'")
     assert "cn_llm_client.types.ChatCompletionChunk" in revealed[1]
     # stream() may be a web-search stream (plain dicts), hence "| Any" on the fold's cost
-    assert revealed[2:] == ['"float | Any"', '"str | None"'], out
+    assert revealed[2:] == [
+        '"float | Any"',
+        '"list[float]"',
+        '"float"',
+        '"str | None"',
+    ], out
     errors = [line for line in out.splitlines() if ": error:" in line]
     assert len(errors) == 1 and 'has no key "choises"' in errors[0], out
 
