@@ -227,7 +227,7 @@ class ChatCNLLM(BaseChatModel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        check_params(self._default_params)  # temperature=5 fails here, as in ChatOpenAI
+        check_params(self._default_params)  # temperature=5 fails here, not at the first call
         self._resolve_settings()
 
     def _resolve_settings(self) -> None:

@@ -132,7 +132,8 @@ def test_bad_adapter_settings_are_refused_at_construction(
     adapter: str, settings: dict[str, Any], error: type, words: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ChatCNLLM(...) / CNLLM(...) given an out-of-range setting, an unknown provider or no key
-    raises in the constructor (as ChatOpenAI does), with our error class, not at the first call."""
+    raises in the constructor (as ChatOpenAI does for a missing key), with our error class, not
+    at the first call."""
     monkeypatch.delenv("AISA_API_KEY", raising=False)
     if adapter == "ChatCNLLM":
         from langchain_cn_llm import ChatCNLLM as cls
