@@ -311,7 +311,8 @@ def refused_url() -> str:
 @pytest.fixture(scope="module")
 def bad_tls_server() -> Iterator[tuple[str, list[int]]]:
     """A loopback TLS server whose certificate no client trusts; counts the connections."""
-    trustme = pytest.importorskip("trustme")  # in the test extra
+    import trustme  # in the test extra
+
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
