@@ -6,8 +6,6 @@ owns HTTP, retries, validation, per-model policies and errors) → AIMessage / A
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import functools
 import json
 import threading
@@ -60,33 +58,28 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    SecretStr,
     model_validator,
 )
-from typing_extensions import Self
 
 from cn_llm_client import (
-    ConfigurationError,
     ToolCallFragment,
     ToolCallSlots,
     catalog,
     check_params,
     forced_tool_choice_allowed,
     parse_tool_arguments,
-    resolve_settings,
     video_part,
 )
 from cn_llm_client.budget import CostMeter
-from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
 from cn_llm_client.errors import InvalidRequestError
-from cn_llm_client.providers import get_provider
+from langchain_cn_llm._connection import CoreConnection
 
 __all__ = ["ChatCNLLM"]
 
 StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]
 
 
-class ChatCNLLM(BaseChatModel):
+class ChatCNLLM(CoreConnection, BaseChatModel):
     """Chinese LLMs through the AIsa gateway (or any OpenAI-compatible server) in LangChain.
 
     Setup: ``pip install "cn-llm[langchain]"`` and ``export AISA_API_KEY=...``.
@@ -148,15 +141,6 @@ class ChatCNLLM(BaseChatModel):
 
     model: str = Field(default="qwen3-max", alias="model_name")
     """Model id, exactly as the gateway names it (``cn-llm models`` lists them)."""
-    api_key: SecretStr | None = None
-    """Defaults to ``AISA_API_KEY`` (or the ``provider``'s own variable, e.g. DEEPSEEK_API_KEY)."""
-    base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("base_url", "api_base", "openai_api_base")
-    )
-    """Default: ``AISA_BASE_URL``, else the provider preset (https://api.aisa.one/v1); the
-    resolved URL is what the field holds after construction."""
-    provider: str | None = None
-    """A preset from ``cn_llm_client.providers``: aisa (default), dashscope, deepseek, zhipu, ..."""
     temperature: float | None = None
     max_tokens: int | None = Field(
         default=None, validation_alias=AliasChoices("max_tokens", "max_completion_tokens")
@@ -164,9 +148,6 @@ class ChatCNLLM(BaseChatModel):
     """Cap on generated tokens (``max_completion_tokens``, ChatOpenAI's name, is accepted too)."""
     top_p: float | None = None
     stop: list[str] | str | None = Field(default=None, alias="stop_sequences")
-    timeout: float | None = None
-    """Seconds of silence allowed while reading (connect timeout stays 10 s)."""
-    max_retries: int = 2
     streaming: bool = False
     """Make ``invoke`` stream under the hood (callbacks then see every token)."""
     stream_usage: bool = True
@@ -186,16 +167,14 @@ class ChatCNLLM(BaseChatModel):
     arguments land here too, with a warning (``ChatCNLLM(enable_thinking=True)``)."""
     extra_body: dict[str, Any] = Field(default_factory=dict)
     """Provider-specific body parameters (e.g. ``{"translation_options": {...}}``)."""
-    default_headers: dict[str, str] | None = None
     budget_usd: float | None = None
     """Refuse calls on this instance once this many USD were spent."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
 
+    _caller_owned = ("http_client", "http_async_client")
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _meter: CostMeter | None = PrivateAttr(default=None)
-    _client: CNLLMClient | None = PrivateAttr(default=None)
-    _aclient: AsyncCNLLMClient | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -225,37 +204,14 @@ class ChatCNLLM(BaseChatModel):
                     )
         return values
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def _check_fields(self) -> None:
         check_params(self._default_params)  # temperature=5 fails here, not at the first call
-        self._resolve_settings()
-
-    def _resolve_settings(self) -> None:
-        """``base_url`` and ``api_key`` as the core resolves them (the argument, else
-        ``AISA_BASE_URL`` / the provider's key variable, else the preset); a missing key raises
-        ConfigurationError (not for loopback servers and keyless providers).
-
-        Called from ``__init__``, not a validator: pydantic would wrap our errors in a
-        ValidationError.
-        """
-        settings = resolve_settings(_secret(self.api_key), self.base_url, self.provider)
-        self.base_url = settings.base_url
-        if self.api_key is None and settings.api_key:
-            self.api_key = SecretStr(settings.api_key)
 
     # --- LangChain plumbing -------------------------------------------------------------------
 
     @property
     def _llm_type(self) -> str:
         return "cn-llm-chat"
-
-    @classmethod
-    def is_lc_serializable(cls) -> bool:
-        return True
-
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        return {"api_key": get_provider(self.provider or "aisa").api_key_env or "AISA_API_KEY"}
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -303,46 +259,6 @@ class ChatCNLLM(BaseChatModel):
             profile["max_output_tokens"] = info.max_output
         return profile
 
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        """A copy with its own connections and meter; ``update`` settings are used by the copy.
-
-        As in pydantic, ``update`` is not validated; a str ``api_key`` is kept as a SecretStr.
-        """
-        if update and isinstance(update.get("api_key"), str):
-            update = {**update, "api_key": SecretStr(update["api_key"])}
-        return super().model_copy(update=update, deep=deep)
-
-    def __copy__(self) -> Self:
-        """Fields copied, connections and meter not: a copy never sends through the original's
-        client nor adds to its meter totals (``model_copy`` comes here too)."""
-        copied = super().__copy__()
-        object.__setattr__(copied, "__pydantic_private__", _fresh_private_state(self))
-        return copied
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        copied = self.__copy__()
-        shared = ("http_client", "http_async_client")  # the caller's own: used, never copied
-        fields = {
-            name: value if name in shared else copy.deepcopy(value, memo)
-            for name, value in self.__dict__.items()
-        }
-        object.__setattr__(copied, "__dict__", fields)
-        return copied
-
-    def __getstate__(self) -> dict[Any, Any]:
-        """Pickle without the API key, the HTTP clients and the meter (see class docstring)."""
-        state = super().__getstate__()
-        fields = dict(state["__dict__"])
-        fields.update(api_key=None, http_client=None, http_async_client=None)
-        return {**state, "__dict__": fields, "__pydantic_private__": None}
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        super().__setstate__(state)
-        self.__pydantic_private__ = _fresh_private_state(self)
-        # The key of this process's environment; none here: the first call raises the error.
-        with contextlib.suppress(ConfigurationError):
-            self._resolve_settings()
-
     # --- the core clients ------------------------------------------------------------------------
 
     @property
@@ -353,52 +269,13 @@ class ChatCNLLM(BaseChatModel):
                 self._meter = CostMeter(limit_usd=self.budget_usd)
             return self._meter
 
-    def _client_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "api_key": _secret(self.api_key),
-            "base_url": self.base_url,
-            "provider": self.provider,
-            "max_retries": self.max_retries,
-            "default_headers": self.default_headers,
+    def _client_settings(self, *, asynchronous: bool) -> dict[str, Any]:
+        http_client = self.http_async_client if asynchronous else self.http_client
+        return {
+            **super()._client_settings(asynchronous=asynchronous),
             "meter": self.meter,
+            "http_client": http_client,
         }
-        if self.timeout is not None:
-            options["timeout"] = self.timeout
-        return options
-
-    def _sync_client(self) -> CNLLMClient:
-        if self._client is None:
-            options = self._client_options()
-            with self._lock:
-                if self._client is None:
-                    self._client = CNLLMClient(**options, http_client=self.http_client)
-        return self._client
-
-    def _async_client(self) -> AsyncCNLLMClient:
-        # One client serves every event loop: the core keeps a pool per loop and closes it when
-        # the loop shuts down (so reusing the model across asyncio.run() calls just works).
-        if self._aclient is None:
-            options = self._client_options()
-            with self._lock:
-                if self._aclient is None:
-                    self._aclient = AsyncCNLLMClient(**options, http_client=self.http_async_client)
-        return self._aclient
-
-    def close(self) -> None:
-        """Close the pooled sync connection (the next call opens a new one)."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def aclose(self) -> None:
-        """Close the pooled async connection of the running event loop (and the sync one).
-
-        Optional: a loop's pool also closes when the loop shuts down (``asyncio.run`` ends).
-        """
-        if self._aclient is not None:
-            await self._aclient.aclose()
-        self.close()
 
     # --- request building ------------------------------------------------------------------------
 
@@ -684,18 +561,6 @@ class ChatCNLLM(BaseChatModel):
         if method != "json_schema" or info is None or info.json_schema:
             return method
         return "function_calling" if info.tools else "json_mode"
-
-
-def _fresh_private_state(model: BaseModel) -> dict[str, Any]:
-    """Every private attribute at its default: a new lock, no clients, no meter."""
-    return {
-        name: attr.get_default(call_default_factory=True)
-        for name, attr in type(model).__private_attributes__.items()
-    }
-
-
-def _secret(key: SecretStr | str | None) -> str | None:
-    return key.get_secret_value() if isinstance(key, SecretStr) else key
 
 
 def _refuse_cut_output(model: str, max_tokens: int | None) -> Runnable[Any, Any]:
