@@ -24,6 +24,7 @@ from cn_llm_client.testing import FakeGateway
 
 MODULES = [
     "cn_llm_client.client",
+    "cn_llm_client._client_base",
     "cn_llm_client.budget",
     "cn_llm_client.catalog",
     "cn_llm_client.providers",
@@ -120,9 +121,9 @@ def test_testing_name_shows_an_example(name: str) -> None:
 
 
 def test_model_map_shows_an_example() -> None:
-    import cn_llm_client.client
+    import cn_llm_client._client_base  # defines it; cn_llm_client.client re-exports it
 
-    assert ">>>" in _constant_docstrings(cn_llm_client.client)["MODEL_MAP"]
+    assert ">>>" in _constant_docstrings(cn_llm_client._client_base)["MODEL_MAP"]
 
 
 @pytest.mark.parametrize("name", CLIENT_METHODS)
