@@ -116,6 +116,15 @@ def _create_batch_body(
     return body
 
 
+def batch_on_file(batches: list[dict], input_file_id: str | None) -> dict | None:
+    """The newest job made on `input_file_id` in `batches` (``list_batches``), else None.
+
+    The Batch API takes no idempotency key: a create whose answer was lost (a 5xx after the job
+    was made, a dead script) is recovered by finding its job on the input file instead.
+    """
+    return next((job for job in batches if job.get("input_file_id") == input_file_id), None)
+
+
 def _list_params(**params: Any) -> dict[str, Any] | None:
     return {k: v for k, v in params.items() if v is not None} or None
 
@@ -179,10 +188,18 @@ class FilesMixin(_FilesBase):
         completion_window: str = "24h",
         metadata: dict[str, str] | None = None,
     ) -> dict:
-        """Start a batch job on an uploaded ``purpose="batch"`` JSONL file; returns the batch."""
+        """Start a batch job on an uploaded ``purpose="batch"`` JSONL file; returns the batch.
+
+        Before resending a failed create, the job already made on the file is looked up and
+        returned (``batch_on_file``), so a lost answer does not start a second job.
+        """
         self._batches()
         body = _create_batch_body(input_file_id, endpoint, completion_window, metadata)
-        return self._transport.request("POST", "/batches", json=body).data
+
+        def made_anyway() -> dict | None:
+            return batch_on_file(self.list_batches(limit=100), input_file_id)
+
+        return self._transport.request("POST", "/batches", json=body, recover=made_anyway).data
 
     def retrieve_batch(self, batch_id: str) -> dict:
         """The batch's current state (``status``, ``request_counts``, output/error file ids)."""
@@ -245,10 +262,15 @@ class AsyncFilesMixin(_FilesBase):
         completion_window: str = "24h",
         metadata: dict[str, str] | None = None,
     ) -> dict:
-        """Start a batch job, as ``CNLLMClient.create_batch``."""
+        """Start a batch job, as ``CNLLMClient.create_batch`` (no second job after a lost answer)."""
         self._batches()
         body = _create_batch_body(input_file_id, endpoint, completion_window, metadata)
-        return (await self._transport.request("POST", "/batches", json=body)).data
+
+        async def made_anyway() -> dict | None:
+            return batch_on_file(await self.list_batches(limit=100), input_file_id)
+
+        response = await self._transport.request("POST", "/batches", json=body, recover=made_anyway)
+        return response.data
 
     async def retrieve_batch(self, batch_id: str) -> dict:
         """The batch's current state, as ``CNLLMClient.retrieve_batch``."""

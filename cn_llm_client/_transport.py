@@ -29,6 +29,7 @@ import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
     Callable,
     Coroutine,
     Generator,
@@ -38,7 +39,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 import httpx
 import orjson
@@ -128,6 +129,9 @@ class _Call:
     raw: bool = False
     stream: bool = False
     idempotent: bool = False
+    # Before each resend: the answer the call may have got anyway (a JSON object), else None.
+    # Sync transport: a plain callable; async: a coroutine function.
+    recover: Callable[[], Any] | None = None
 
     @property
     def model(self) -> Any:
@@ -143,6 +147,7 @@ def _call(
     params: Any,
     raw: bool,
     idempotent: bool | None,
+    recover: Callable[[], Any] | None = None,
 ) -> _Call:
     method = method.upper()
     if json is not None and (files is not None or data is not None):
@@ -151,7 +156,7 @@ def _call(
         )
     if idempotent is None:
         idempotent = method in _IDEMPOTENT
-    return _Call(method, path, json, files, data, params, raw, False, idempotent)
+    return _Call(method, path, json, files, data, params, raw, False, idempotent, recover)
 
 
 class _Sink(Protocol[T_co]):
@@ -531,13 +536,16 @@ class Transport:
         params: Any = None,
         raw: bool = False,
         idempotent: bool | None = None,
+        recover: Callable[[], dict[str, Any] | None] | None = None,
     ) -> APIResponse:
         """One whole response; `files`/`data`/`params` as in httpx; `raw=True`: bytes in `.content`.
 
         `idempotent` (default: True for GET, HEAD, OPTIONS, DELETE) lets any transport failure be
-        retried, not only those where the server cannot have received the request.
+        retried, not only those where the server cannot have received the request. `recover`
+        runs before each resend: the object it returns (e.g. the batch job a failed create made
+        anyway) is the answer, and nothing is sent again; None: resend.
         """
-        call = _call(method, path, json, files, data, params, raw, idempotent)
+        call = _call(method, path, json, files, data, params, raw, idempotent, recover)
         with contextlib.closing(
             self._attempts(call, functools.partial(_Body, self._core, call))
         ) as one:
@@ -579,6 +587,9 @@ class Transport:
                     core.log(call, exc, attempt, started)
                 delay = core.retry_or_raise(attempt, exc, call, sink, deadline)
             time.sleep(delay)
+            if call.recover is not None and (answer := call.recover()) is not None:
+                yield cast("T", APIResponse(answer, request_id=None))  # only request() recovers
+                return
 
     def close(self) -> None:
         if self._owns_client:
@@ -699,9 +710,10 @@ class AsyncTransport:
         params: Any = None,
         raw: bool = False,
         idempotent: bool | None = None,
+        recover: Callable[[], Awaitable[dict[str, Any] | None]] | None = None,
     ) -> APIResponse:
-        """The async twin of `Transport.request`."""
-        call = _call(method, path, json, files, data, params, raw, idempotent)
+        """The async twin of `Transport.request` (`recover` is awaited)."""
+        call = _call(method, path, json, files, data, params, raw, idempotent, recover)
         one = self._attempts(call, functools.partial(_Body, self._core, call))
         try:
             return await anext(one)
@@ -748,6 +760,9 @@ class AsyncTransport:
                     core.log(call, exc, attempt, started)
                 delay = core.retry_or_raise(attempt, exc, call, sink, deadline)
             await asyncio.sleep(delay)
+            if call.recover is not None and (answer := await call.recover()) is not None:
+                yield cast("T", APIResponse(answer, request_id=None))  # only request() recovers
+                return
 
     async def aclose(self) -> None:
         """Close the running loop's default client (the next request opens a new one).

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ._files import BATCH_ENDPOINTS, check_batch
+from ._files import BATCH_ENDPOINTS, batch_on_file, check_batch
 from .errors import APIStatusError, APITimeoutError, CNLLMError, InvalidRequestError, status_error
 
 if TYPE_CHECKING:
@@ -483,12 +483,11 @@ class _JobBase:
 
     def _adopt(self, part: _Part, batches: list[dict[str, Any]]) -> None:
         """Take the job already made from this part's upload (its create's answer was lost)."""
-        for job in batches:
-            if job.get("input_file_id") == part.input_file_id:
-                part.batch_id = job["id"]
-                self.jobs[job["id"]] = job
-                self._save()
-                return
+        job = batch_on_file(batches, part.input_file_id)
+        if job is not None:
+            part.batch_id = job["id"]
+            self.jobs[job["id"]] = job
+            self._save()
 
     def _check_submitted(self) -> None:
         if not all(part.batch_id for part in self.parts):

@@ -12,8 +12,9 @@ A batch walks validating (SiliconFlow: in_queue) → in_progress → finalizing 
 ``gw.batches.phase_seconds`` (time compressed: 0.05 s by default, 0 finishes at once); its
 ``request_counts`` grow while in progress. Each input line is answered as ``POST /chat/completions``
 would answer it (the same refusals): answers go to the output file, refused lines to the error
-file. Faults for the next job created: ``gw.batches.fail_next()`` (validation fails) and
-``gw.batches.expire_next()`` (expires half way, with the answered half in the output file).
+file. Faults for the next job created: ``gw.batches.fail_next()`` (validation fails),
+``gw.batches.expire_next()`` (expires half way, with the answered half in the output file) and
+``gw.batches.lose_next_answer()`` (the job is made, but the create is answered 500).
 The job is ``failed`` when DashScope would refuse the file: a line whose ``url`` is not the job's
 endpoint, more than one model, more than ``max_lines`` lines or a line over ``max_line_bytes``,
 a line that is not JSON or lacks a ``custom_id``, a repeated ``custom_id``.
@@ -119,6 +120,7 @@ class BatchEmulator:
         self.files: dict[str, StoredFile] = {}
         self.jobs: dict[str, _Job] = {}
         self._outcomes: deque[str] = deque()
+        self._lost_answers = 0
         self._ids = itertools.count(1)
 
     def fail_next(self) -> None:
@@ -129,10 +131,16 @@ class BatchEmulator:
         """The next batch created expires half way: half its lines answered, the rest errors."""
         self._outcomes.append("expired")
 
+    def lose_next_answer(self) -> None:
+        """The next batch create makes its job, then answers 500 (as if the reply were lost):
+        a client that simply resends it makes a second job."""
+        self._lost_answers += 1
+
     def reset(self) -> None:
         self.files.clear()
         self.jobs.clear()
         self._outcomes.clear()
+        self._lost_answers = 0
 
     def routes(self) -> list[tuple[str, str, _Handler]]:
         routes: list[tuple[str, str, _Handler]] = []
@@ -293,6 +301,9 @@ class BatchEmulator:
             job.lines = [self._answer(line) for line in _lines(stored.content)]
         job.expires = outcome == "expired"
         self.jobs[job.id] = job
+        if self._lost_answers:
+            self._lost_answers -= 1
+            return gw._error(500, "Internal error (emulated: the job was made).", rid)
         return gw._json(200, self._object(job), rid)
 
     def _validate(self, content: bytes, endpoint: str) -> list[dict[str, Any]] | None:

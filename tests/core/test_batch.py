@@ -27,7 +27,7 @@ from cn_llm_client.errors import (
     InvalidRequestError,
     ModelNotFoundError,
 )
-from cn_llm_client.testing import FakeGateway
+from cn_llm_client.testing import FakeGateway, Fault
 
 FAST = {"poll_interval": 0.005, "max_poll_interval": 0.02}
 PROMPTS = [f"第{n}篇文章" for n in range(5)]
@@ -382,6 +382,59 @@ def test_a_job_made_by_a_create_whose_answer_was_lost_is_adopted(
     assert run_batch(client, requests, state_file=state, **FAST)[0].ok
     assert _posts(gw, "/v1/batches") == 1
     assert json.loads(state.read_text())["jobs"][0]["batch_id"] == next(iter(gw.batches.jobs))
+
+
+def _batch_file(client: CNLLMClient) -> str:
+    line = {"custom_id": "1", "method": "POST", "url": "/v1/chat/completions"}
+    line["body"] = {"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}]}
+    return str(client.upload_file(json.dumps(line).encode(), purpose="batch")["id"])
+
+
+def test_a_create_answered_500_after_making_the_job_does_not_make_a_second(
+    gw: FakeGateway, client: CNLLMClient
+) -> None:
+    file_id = _batch_file(client)
+    gw.batches.lose_next_answer()
+    job = client.create_batch(file_id)
+    assert list(gw.batches.jobs) == [job["id"]] and job["input_file_id"] == file_id
+    assert _posts(gw, "/v1/batches") == 1
+
+
+def test_a_create_answered_500_before_making_the_job_is_sent_again(
+    gw: FakeGateway, client: CNLLMClient
+) -> None:
+    file_id = _batch_file(client)
+    gw.push(Fault.status(500))  # refused before the emulator made anything
+    job = client.create_batch(file_id)
+    assert list(gw.batches.jobs) == [job["id"]]
+    assert _posts(gw, "/v1/batches") == 2
+
+
+def test_async_create_adopts_the_job_its_lost_answer_made(gw: FakeGateway) -> None:
+    async def main() -> dict:
+        async with AsyncCNLLMClient(
+            api_key=gw.api_key, base_url=gw.base_url, provider="dashscope"
+        ) as aclient:
+            uploaded = await aclient.upload_file(
+                (
+                    b'{"custom_id": "1", "method": "POST", "url": "/v1/chat/completions", '
+                    b'"body": {"model": "qwen-plus", "messages": []}}'
+                ),
+                purpose="batch",
+            )
+            gw.batches.lose_next_answer()
+            return await aclient.create_batch(uploaded["id"])
+
+    job = asyncio.run(main())
+    assert list(gw.batches.jobs) == [job["id"]] and _posts(gw, "/v1/batches") == 1
+
+
+def test_run_batch_survives_a_lost_create_answer_with_one_job(
+    gw: FakeGateway, client: CNLLMClient
+) -> None:
+    gw.batches.lose_next_answer()
+    assert run_batch(client, chat_requests("qwen-plus", PROMPTS), **FAST)[0].ok
+    assert len(gw.batches.jobs) == 1
 
 
 def test_siliconflow_queue_status_is_waited_through() -> None:

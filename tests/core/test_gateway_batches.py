@@ -224,6 +224,16 @@ def test_fail_next_and_expire_next() -> None:
         ]
 
 
+def test_lose_next_answer_makes_the_job_then_answers_500() -> None:
+    with FakeGateway(mode="dashscope") as gw, _http(gw) as http:
+        file_id = _upload(http, _jsonl([_line("1", "x")]))["id"]
+        gw.batches.lose_next_answer()
+        assert _create(http, file_id).status_code == 500
+        assert [job.input_file_id for job in gw.batches.jobs.values()] == [file_id]
+        assert _create(http, file_id).status_code == 200  # only the next create
+        assert len(gw.batches.jobs) == 2
+
+
 def test_cancel_keeps_what_was_done() -> None:
     with FakeGateway(mode="dashscope") as gw, _http(gw) as http:
         gw.batches.phase_seconds = 0.1
