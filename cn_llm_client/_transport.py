@@ -820,8 +820,8 @@ class _LoopPool:
     def __init__(self, loop: asyncio.AbstractEventLoop, forget: Callable[[], object]) -> None:
         from httpx_aiohttp import AiohttpTransport  # imported here: pulls in aiohttp
 
-        # AiohttpTransport's default pool holds 100 connections, so 200 concurrent calls at 100 ms
-        # run in two waves (0.28-0.32 s measured vs 0.19-0.24 s with 1,000; benchmarks/README.md).
+        # AiohttpTransport's default pool holds 100 connections, so 200 concurrent calls run in
+        # two waves (figures: benchmarks/README.md, "The async transport").
         # Agent fan-outs and batch jobs reach hundreds of calls at once; the gateway's per-key
         # concurrency limit, not our pool, should be what queues them. aiohttp reads only
         # max_connections (its `limit`); idle connections close after keepalive_expiry.
