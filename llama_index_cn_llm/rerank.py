@@ -6,13 +6,12 @@ provider's wire format) → the ``top_n`` nodes, best first, with the model's sc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.callbacks import CBEventType, EventPayload
-from llama_index.core.callbacks.base import EventContext
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
@@ -68,11 +67,8 @@ class CNLLMRerank(CoreConnection, BaseNodePostprocessor):
         if not nodes:
             return []
         query, texts = _request(nodes, query_bundle)
-        with self._events(nodes, query_bundle) as event:
-            response = self._sync_client().rerank(
-                self.model, query, texts, top_n=self.top_n, **self.additional_kwargs
-            )
-            return _finish(event, _ranked(nodes, response))
+        with self._events(nodes, query_bundle) as finish:
+            return finish(self._sync_client().rerank(self.model, query, texts, **self._params()))
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
@@ -80,17 +76,19 @@ class CNLLMRerank(CoreConnection, BaseNodePostprocessor):
         if not nodes:
             return []
         query, texts = _request(nodes, query_bundle)
-        with self._events(nodes, query_bundle) as event:
-            response = await self._async_client().rerank(
-                self.model, query, texts, top_n=self.top_n, **self.additional_kwargs
-            )
-            return _finish(event, _ranked(nodes, response))
+        with self._events(nodes, query_bundle) as finish:
+            client = self._async_client()
+            return finish(await client.rerank(self.model, query, texts, **self._params()))
+
+    def _params(self) -> dict[str, Any]:
+        return dict(top_n=self.top_n, **self.additional_kwargs)  # a repeated top_n: TypeError
 
     @contextmanager
     def _events(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
-    ) -> Iterator[EventContext]:
-        """LlamaIndex's rerank start events (instrumentation, then callbacks) around one call."""
+    ) -> Iterator[Callable[[RerankResponse], list[NodeWithScore]]]:
+        """LlamaIndex's rerank events (instrumentation, then callbacks) around one call; yields
+        the step that turns the core's response into the ranked nodes and ends the events."""
         dispatcher.event(
             ReRankStartEvent(
                 query=query_bundle,
@@ -106,13 +104,14 @@ class CNLLMRerank(CoreConnection, BaseNodePostprocessor):
             EventPayload.TOP_K: self.top_n,
         }
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
-            yield event
 
+            def finish(response: RerankResponse) -> list[NodeWithScore]:
+                ranked = _ranked(nodes, response)
+                event.on_end(payload={EventPayload.NODES: ranked})
+                dispatcher.event(ReRankEndEvent(nodes=ranked))
+                return ranked
 
-def _finish(event: EventContext, ranked: list[NodeWithScore]) -> list[NodeWithScore]:
-    event.on_end(payload={EventPayload.NODES: ranked})
-    dispatcher.event(ReRankEndEvent(nodes=ranked))
-    return ranked
+            yield finish
 
 
 def _request(nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> tuple[str, list[str]]:
