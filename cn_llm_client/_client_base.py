@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import ConnectionSettings, resolve_settings
-from ._embeddings import EmbedPlan, RerankPlan
+from ._embeddings import EmbedPlan, InputType, RerankPlan, plan_embed, plan_rerank
 from .budget import CostMeter
 from .errors import InvalidRequestError
 
@@ -202,6 +202,46 @@ class _ClientBase:
         if self.meter is not None:
             self.meter.check()
         return build(self._settings.provider, *args, **kwargs)
+
+    def _embed_plan(
+        self,
+        model: str,
+        input: str | list[str],
+        dimensions: int | None,
+        input_type: InputType | None,
+        max_concurrency: int | None,
+        params: dict[str, Any],
+    ) -> EmbedPlan:
+        """``embed``'s arguments checked and split into batches (both clients)."""
+        return self._plan(
+            plan_embed,
+            model,
+            input,
+            dimensions=dimensions,
+            input_type=input_type,
+            max_concurrency=max_concurrency,
+            params=params,
+        )
+
+    def _rerank_plan(
+        self,
+        model: str,
+        query: str,
+        documents: list[str],
+        top_n: int | None,
+        max_concurrency: int | None,
+        params: dict[str, Any],
+    ) -> RerankPlan:
+        """``rerank``'s arguments checked and split into batches (both clients)."""
+        return self._plan(
+            plan_rerank,
+            model,
+            query,
+            documents,
+            top_n=top_n,
+            max_concurrency=max_concurrency,
+            params=params,
+        )
 
     def _batch_done(self, plan: EmbedPlan | RerankPlan, body: dict) -> dict:
         """Charge the meter for one batch's reply."""

@@ -54,7 +54,7 @@ from ._client_streams import (
     MeteredStream,
     SearchStream,
 )
-from ._embeddings import EmbedPlan, InputType, Progress, RerankPlan, plan_embed, plan_rerank
+from ._embeddings import EmbedPlan, InputType, Progress, RerankPlan
 from ._files import AsyncFilesMixin, FilesMixin
 from .errors import CNLLMError
 
@@ -257,15 +257,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
         >>> result["usage"]["total_tokens"], result["usage"]["cost"] > 0
         (4, True)
         """
-        plan = self._plan(
-            plan_embed,
-            model,
-            input,
-            dimensions=dimensions,
-            input_type=input_type,
-            max_concurrency=max_concurrency,
-            params=params,
-        )
+        plan = self._embed_plan(model, input, dimensions, input_type, max_concurrency, params)
         return cast("EmbeddingResponse", plan.merge(self._send_batches(plan, on_progress)))
 
     def rerank(
@@ -292,15 +284,7 @@ class CNLLMClient(FilesMixin, _ClientBase):
         >>> [(r["index"], r["document"]) for r in result["results"]]
         [(1, '熊猫吃竹子。')]
         """
-        plan = self._plan(
-            plan_rerank,
-            model,
-            query,
-            documents,
-            top_n=top_n,
-            max_concurrency=max_concurrency,
-            params=params,
-        )
+        plan = self._rerank_plan(model, query, documents, top_n, max_concurrency, params)
         return cast("RerankResponse", plan.merge(self._send_batches(plan, on_progress)))
 
     def _send_batches(
@@ -541,15 +525,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         ...     asyncio.run(main(gw)) == list(range(12)), len(gw.requests)
         (True, 2)
         """
-        plan = self._plan(
-            plan_embed,
-            model,
-            input,
-            dimensions=dimensions,
-            input_type=input_type,
-            max_concurrency=max_concurrency,
-            params=params,
-        )
+        plan = self._embed_plan(model, input, dimensions, input_type, max_concurrency, params)
         return cast("EmbeddingResponse", plan.merge(await self._send_batches(plan, on_progress)))
 
     async def rerank(
@@ -564,15 +540,7 @@ class AsyncCNLLMClient(AsyncFilesMixin, _ClientBase):
         **params: Any,
     ) -> RerankResponse:
         """Documents scored against the query, as ``CNLLMClient.rerank``."""
-        plan = self._plan(
-            plan_rerank,
-            model,
-            query,
-            documents,
-            top_n=top_n,
-            max_concurrency=max_concurrency,
-            params=params,
-        )
+        plan = self._rerank_plan(model, query, documents, top_n, max_concurrency, params)
         return cast("RerankResponse", plan.merge(await self._send_batches(plan, on_progress)))
 
     async def _send_batches(
