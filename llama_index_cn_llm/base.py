@@ -8,9 +8,7 @@ completions / chunks back to :class:`ChatResponse`.
 from __future__ import annotations
 
 import base64
-import copy
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,25 +31,23 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
     VideoBlock,
 )
-from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import ConfigDict, Field
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
-from typing_extensions import Self
 
 from cn_llm_client import (
     check_params,
     forced_tool_choice_allowed,
     image_part,
     parse_tool_arguments,
-    resolve_settings,
     video_part,
 )
 from cn_llm_client.catalog import get_model
-from cn_llm_client.client import AsyncCNLLMClient, CNLLMClient
 from cn_llm_client.errors import InvalidRequestError
+from llama_index_cn_llm._connection import CoreConnection
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -66,14 +62,11 @@ UNKNOWN_MODEL_CONTEXT_WINDOW = 32_768
 UNKNOWN_MODEL_NUM_OUTPUT = 4_096
 
 
-# One lock for every instance (a Lock in the instance would not pickle): taken only while a
-# client is created, once per instance.
-_CLIENTS_LOCK = threading.Lock()
 # LlamaIndex roles with no OpenAI name of their own.
 _OPENAI_ROLES = {"model": "assistant", "chatbot": "assistant", "function": "tool"}
 
 
-class CNLLM(CustomLLM, FunctionCallingLLM):
+class CNLLM(CoreConnection, CustomLLM, FunctionCallingLLM):
     """A Chinese LLM behind the AIsa gateway (or any OpenAI-compatible server) for LlamaIndex.
 
     Works everywhere LlamaIndex takes an LLM: query and chat engines, response synthesizers,
@@ -113,26 +106,12 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
     ``chat(..., documents=[path])`` for qwen-long and Kimi (uploaded once per instance).
     """
 
+    model_config = ConfigDict(extra="ignore")  # as LlamaIndex LLMs do (CoreConnection forbids)
+
     model: str = Field(default="qwen3-max", description="Model id exactly as the gateway names it.")
-    api_key: SecretStr | None = Field(
-        default=None,
-        exclude=True,
-        repr=False,
-        description="API key; default: the provider's environment variable (AISA_API_KEY).",
-    )
-    base_url: str | None = Field(
-        default=None, description="OpenAI-compatible base URL; default: AISA_BASE_URL or preset."
-    )
-    provider: str | None = Field(
-        default=None, description="Provider preset: aisa (default), dashscope, deepseek, ..."
-    )
     temperature: float | None = Field(default=None, description="Sampling temperature.")
     max_tokens: int | None = Field(default=None, description="Cap on generated tokens.")
     top_p: float | None = Field(default=None, description="Nucleus sampling.")
-    timeout: float = Field(
-        default=60.0, description="Read timeout in seconds (idle between bytes)."
-    )
-    max_retries: int = Field(default=2, description="Retries on connect errors, 429 and 5xx.")
     reasoning: bool | int | None = Field(
         default=None,
         description="Thinking switch: True/False, or a thinking budget in tokens; None = default.",
@@ -155,40 +134,8 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
         default_factory=dict, description="Extra request parameters sent on every call."
     )
 
-    _client: CNLLMClient | None = PrivateAttr(default=None)
-    _aclient: AsyncCNLLMClient | None = PrivateAttr(default=None)
-
-    def __init__(self, **kwargs: Any) -> None:
-        """Settings are checked and resolved here, as the core client does: ``base_url`` holds
-        the resolved URL (``AISA_BASE_URL`` or the preset), a missing key raises
-        ConfigurationError (not for loopback servers and keyless providers), ``temperature=5``
-        raises InvalidRequestError. (Not in a validator: pydantic would wrap our errors.)"""
-        super().__init__(**kwargs)
-        check_params(self._params({}))
-        self.base_url = resolve_settings(
-            _secret(self.api_key), self.base_url, self.provider
-        ).base_url
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        """A copy with its own connections; ``update`` settings are used by the copy.
-
-        As in pydantic, ``update`` is not validated; a str ``api_key`` is kept as a SecretStr.
-        """
-        if update and isinstance(update.get("api_key"), str):
-            update = {**update, "api_key": SecretStr(update["api_key"])}
-        return super().model_copy(update=update, deep=deep)
-
-    def __copy__(self) -> Self:
-        """Fields copied, connections not: a copy never sends through the original's client."""
-        copied = super().__copy__()
-        object.__setattr__(copied, "__pydantic_private__", _fresh_private_state(self))
-        return copied
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        copied = self.__copy__()
-        fields = {name: copy.deepcopy(value, memo) for name, value in self.__dict__.items()}
-        object.__setattr__(copied, "__dict__", fields)
-        return copied
+    def _check_fields(self) -> None:
+        check_params(self._params({}))  # temperature=5 fails at construction
 
     @classmethod
     def class_name(cls) -> str:
@@ -213,51 +160,6 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             is_function_calling_model=info.tools if info else True,
             model_name=self.model,
         )
-
-    # -- the core clients: one pooled client per instance (the async one pools per loop) -----
-
-    def _client_settings(self) -> dict[str, Any]:
-        return {
-            "api_key": _secret(self.api_key),
-            "base_url": self.base_url,
-            "provider": self.provider,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-        }
-
-    def _sync_client(self) -> CNLLMClient:
-        with _CLIENTS_LOCK:  # two threads' first calls must not each open a pool
-            if self._client is None:
-                self._client = CNLLMClient(**self._client_settings())
-            return self._client
-
-    def _async_client(self) -> AsyncCNLLMClient:
-        # The core keeps one pool per event loop and closes it when the loop shuts down.
-        with _CLIENTS_LOCK:
-            if self._aclient is None:
-                self._aclient = AsyncCNLLMClient(**self._client_settings())
-            return self._aclient
-
-    def close(self) -> None:
-        """Close the pooled sync connections (they reopen on the next call)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    async def aclose(self) -> None:
-        """Close the pooled async connections of the running event loop.
-
-        Optional: a loop's pool also closes when the loop shuts down (``asyncio.run`` ends).
-        """
-        if self._aclient is not None:
-            await self._aclient.aclose()
-
-    def __getstate__(self) -> dict[Any, Any]:
-        # Pickles carry no key and no connections: the copy reads the key from the environment.
-        state = super().__getstate__()
-        state["__dict__"] = {**state["__dict__"], "api_key": None}
-        state["__pydantic_private__"] = _fresh_private_state(self)  # None: a fresh start
-        return state
 
     # -- request and response translation -------------------------------------------------
 
@@ -549,17 +451,6 @@ class CNLLM(CustomLLM, FunctionCallingLLM):
             "ignored the forced tool choice. Some servers do not support it; ask for the tool "
             "call explicitly in the prompt, or use a server that honours tool_choice."
         )
-
-
-def _fresh_private_state(model: BaseModel) -> dict[str, Any]:
-    return {
-        name: attr.get_default(call_default_factory=True)
-        for name, attr in type(model).__private_attributes__.items()
-    }
-
-
-def _secret(key: SecretStr | str | None) -> str | None:
-    return key.get_secret_value() if isinstance(key, SecretStr) else key
 
 
 def _finish_reason(completion: Any) -> str | None:

@@ -32,6 +32,7 @@ MODULES = [
     "cn_llm_client._payload",
     "cn_llm_client._config",
     "cn_llm_client.client_cache",
+    "cn_llm_client.connected",
     "cn_llm_client._embeddings",
     "cn_llm_client.testing._embeddings",
     "cn_llm_client._files",

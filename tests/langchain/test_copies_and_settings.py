@@ -1,18 +1,16 @@
-"""Copies (model_copy, copy, deepcopy) and settings resolved at construction: ChatCNLLM and the
-RAG classes, which share one connection mechanism."""
+"""ChatCNLLM copies (model_copy, copy, deepcopy) and settings resolved at construction."""
 
 from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from cn_llm_client.errors import ConfigurationError, InvalidRequestError
 from cn_llm_client.testing import FakeGateway
-from langchain_cn_llm import ChatCNLLM, CNLLMEmbeddings, CNLLMRerank
+from langchain_cn_llm import ChatCNLLM
 
 
 @pytest.fixture
@@ -116,59 +114,3 @@ def test_unpickled_copy_reads_its_key_from_the_environment(
         keyless.invoke("你好")
     monkeypatch.setenv("AISA_API_KEY", "sk-worker-key")
     assert pickle.loads(blob).api_key.get_secret_value() == "sk-worker-key"
-
-
-def test_a_copy_with_a_new_provider_resolves_that_providers_url_and_key(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("AISA_BASE_URL", raising=False)
-    monkeypatch.setenv("AISA_API_KEY", "sk-aisa")
-    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-deepseek")
-    original = ChatCNLLM(model="deepseek-chat")
-    moved = original.model_copy(update={"provider": "deepseek"})
-    assert moved.base_url == "https://api.deepseek.com"
-    assert moved.api_key.get_secret_value() == "sk-deepseek"  # type: ignore[union-attr]
-    assert original.base_url == "https://api.aisa.one/v1"
-    # a URL or key given by the caller is kept by the copy
-    given = ChatCNLLM(base_url="https://proxy.example.com/v1", api_key="sk-given")
-    kept = given.model_copy(update={"provider": "deepseek"})
-    assert kept.base_url == "https://proxy.example.com/v1"
-    assert kept.api_key.get_secret_value() == "sk-given"  # type: ignore[union-attr]
-
-
-RAG_CLASSES = [
-    pytest.param(lambda **f: CNLLMEmbeddings(model="text-embedding-v4", **f), id="embeddings"),
-    pytest.param(lambda **f: CNLLMRerank(model="qwen3-rerank", **f), id="rerank"),
-]
-
-
-@pytest.mark.parametrize("make", RAG_CLASSES)
-def test_rag_settings_are_resolved_and_checked_at_construction(
-    make: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
-    monkeypatch.delenv("SILICONFLOW_API_KEY", raising=False)
-    with pytest.raises(ConfigurationError, match="DASHSCOPE_API_KEY"):
-        make(provider="dashscope")
-    assert make(provider="vllm", base_url="http://127.0.0.1:8000/v1").api_key is None
-    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dashscope")
-    monkeypatch.setenv("SILICONFLOW_API_KEY", "sk-siliconflow")
-    original = make(provider="dashscope")
-    assert original.base_url == "https://dashscope.aliyuncs.com/compatible-mode/v1"
-    moved = original.model_copy(update={"provider": "siliconflow"})
-    assert moved.base_url == "https://api.siliconflow.cn/v1"
-    assert moved.api_key.get_secret_value() == "sk-siliconflow"
-
-
-@pytest.mark.parametrize("make", RAG_CLASSES)
-def test_a_rag_copy_with_a_new_url_and_key_uses_them(
-    make: Callable[..., Any], fake_gateway: FakeGateway, other_gateway: FakeGateway
-) -> None:
-    original = make(provider="dashscope", base_url=fake_gateway.base_url, api_key="sk-old")
-    moved = original.model_copy(
-        update={"base_url": other_gateway.base_url, "api_key": other_gateway.api_key}
-    )
-    assert moved.base_url == other_gateway.base_url
-    assert moved._sync_client().base_url == other_gateway.base_url
-    assert moved.api_key.get_secret_value() == other_gateway.api_key
-    assert original._sync_client().base_url == fake_gateway.base_url

@@ -220,16 +220,16 @@ async def test_astream_chat_does_not_block_the_event_loop(
 async def test_one_pooled_client_per_instance(make_llm: MakeLLM) -> None:
     llm = make_llm()
     await llm.achat(user("a"))
-    first_async = llm._aclient
+    first_async = llm._async_client()
     await llm.achat(user("b"))
-    assert llm._aclient is first_async is not None  # the core pools per event loop
+    assert llm._async_client() is first_async  # the core pools per event loop
     llm.chat(user("c"))
-    first = llm._client
+    first = llm._sync_client()
     llm.chat(user("d"))
-    assert llm._client is first is not None
+    assert llm._sync_client() is first
     await llm.aclose()
     llm.close()
-    assert llm._client is None
+    assert llm._sync_client() is not first  # closed clients are forgotten
     assert (await llm.achat(user("e"))).message.content  # the loop's pool reopens
 
 
@@ -258,7 +258,7 @@ async def test_pickles_after_use_without_key_or_connections(
     assert fake_gateway.api_key.encode() not in blob
     assert "unpickleable" not in caplog.text
     copy = pickle.loads(blob)
-    assert copy._client is None and copy._aclient is None
+    assert copy._clients is not llm._clients and copy._sync_client() is not llm._sync_client()
     assert copy.base_url == llm.base_url
 
 

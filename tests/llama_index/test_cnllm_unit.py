@@ -81,8 +81,10 @@ def test_key_never_leaves_in_repr_dict_json_or_pickle() -> None:
 
 def test_pickled_copy_reads_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AISA_API_KEY", SECRET)
-    copy = pickle.loads(pickle.dumps(CNLLM()))
-    assert copy.api_key is None  # resolved by the core client from AISA_API_KEY on first use
+    blob = pickle.dumps(CNLLM())
+    assert SECRET.encode() not in blob
+    copy = pickle.loads(blob)
+    assert copy.api_key is not None and copy.api_key.get_secret_value() == SECRET
     assert copy._sync_client().base_url.startswith("https://")
 
 

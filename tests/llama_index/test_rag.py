@@ -188,7 +188,10 @@ def test_reranking_reports_to_llama_index_callbacks(
     assert best[0].node.get_content() == "乌龙茶是半发酵茶。"
 
 
-def test_a_misspelt_argument_is_refused_and_to_dict_round_trips() -> None:
+def test_a_misspelt_argument_is_refused_and_to_dict_round_trips(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DASHSCOPE_API_KEY", SECRET)  # to_dict holds no key: read it again
     with pytest.raises(ValidationError, match="dimension"):
         CNLLMEmbedding(model="text-embedding-v4", provider="dashscope", dimension=256)
     embed_model = CNLLMEmbedding(model="text-embedding-v4", provider="dashscope", dimensions=256)
