@@ -11,14 +11,42 @@ and `acall()` / `astream()` are the async twins. `make_client(name, gateway)` bu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["CLIENTS", "Bench", "ClientSpec", "Gateway", "installed", "make_client"]
+__all__ = ["CLIENTS", "Bench", "ClientSpec", "Gateway", "installed", "make_client", "one_loop"]
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def one_loop() -> Iterator[Callable[[Awaitable[T]], T]]:
+    """Yield `run(awaitable)`, which runs it on one event loop kept until the block ends.
+
+    A warm-up and the timed part share that loop, as in an application: an async pool's
+    connections belong to the loop that opened them, and langchain-openai keeps one
+    httpx.AsyncClient per base URL for the whole process, so after a second `asyncio.run` it
+    meets connections of a closed loop (OpenAIConnectionError, or a silent retry).
+    (asyncio.Runner does this from Python 3.11; we support 3.10.)
+    """
+    loop = asyncio.new_event_loop()
+
+    async def awaited(awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
+    try:
+        yield lambda awaitable: loop.run_until_complete(awaited(awaitable))
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from clients import one_loop  # noqa: E402
 from run import API_KEY, _machine, gateway  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -221,15 +222,12 @@ def installed(case: Case) -> bool:
         return False
 
 
-def call(embed: Embed, batch: list[str]) -> list[list[float]]:
+def call(on_loop: Callable[[Any], Any], embed: Embed, batch: list[str]) -> list[list[float]]:
+    """`embed(batch)`; an async one on the loop of `on_loop` (see clients.one_loop)."""
     result = embed(batch)
     if inspect.isawaitable(result):
-        result = asyncio.run(_awaited(result))
+        result = on_loop(result)
     return result  # type: ignore[no-any-return]
-
-
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
 
 
 def emulator(base_url: str, what: str, method: str = "GET") -> Any:
@@ -244,13 +242,14 @@ def measure(case: Case, base_url: str, inputs: list[str], reference: list[Any] |
     if not installed(case):
         return {"not_installed": True}
     try:
-        embed = case.make(base_url)
-        call(embed, inputs[:ROWS_PER_REQUEST])  # warm-up: connections, lazy imports
-        emulator(base_url, "reset", "POST")
-        gc.collect()
-        start = time.perf_counter()
-        vectors = call(embed, inputs)
-        seconds = time.perf_counter() - start
+        with one_loop() as on_loop:  # the warm-up's connections serve the timed call
+            embed = case.make(base_url)
+            call(on_loop, embed, inputs[:ROWS_PER_REQUEST])  # warm-up: connections, lazy imports
+            emulator(base_url, "reset", "POST")
+            gc.collect()
+            start = time.perf_counter()
+            vectors = call(on_loop, embed, inputs)
+            seconds = time.perf_counter() - start
         stats = emulator(base_url, "stats")
         rows = [
             len(r["body"]["input"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import time
@@ -23,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from clients import CLIENTS, Bench, Gateway, make_client  # noqa: E402
+from clients import CLIENTS, Bench, Gateway, make_client, one_loop  # noqa: E402
 
 __all__ = ["main"]
 
@@ -61,8 +62,10 @@ def long_stream(bench: Bench, cfg: dict[str, Any], expected: int | None) -> floa
     return best
 
 
-def _concurrent(bench: Bench, n: int, warmup: int, op: str) -> float:
-    """Seconds for `n` concurrent calls (or streams) on one event loop, after a warm-up."""
+def _concurrent(
+    run_on_loop: Callable[[Any], float], bench: Bench, n: int, warmup: int, op: str
+) -> float:
+    """Seconds for `n` concurrent calls (or streams) on `run_on_loop`'s loop, after a warm-up."""
 
     async def run() -> float:
         call = bench.acall if op == "call" else bench.astream
@@ -78,7 +81,7 @@ def _concurrent(bench: Bench, n: int, warmup: int, op: str) -> float:
         finally:
             await bench.aclose()
 
-    return asyncio.run(run())
+    return run_on_loop(run())
 
 
 def peak_memory(bench: Bench, expected: int | None) -> float:
@@ -124,14 +127,12 @@ def main(argv: list[str] | None = None) -> None:
     if "stream" in wanted:
         results["stream"] = _run(lambda: long_stream(long, cfg, expected))
     if not reference:
-        slow = client(cfg["slow"], cfg["stream_chars"])
-        if "concurrent" in wanted:
-            n, warm = cfg["concurrent"], cfg["warmup_concurrent"]
-            results["concurrent"] = _run(lambda: _concurrent(slow, n, warm, "call"))
-        slow = client(cfg["slow"], cfg["stream_chars"])
-        if "concurrent_streams" in wanted:
-            n, warm = cfg["concurrent_streams"], cfg["warmup_concurrent"]
-            results["concurrent_streams"] = _run(lambda: _concurrent(slow, n, warm, "stream"))
+        with one_loop() as on_loop:  # both on one loop: see one_loop
+            for name, op in (("concurrent", "call"), ("concurrent_streams", "stream")):
+                if name in wanted:
+                    slow = client(cfg["slow"], cfg["stream_chars"])
+                    n, warm = cfg[name], cfg["warmup_concurrent"]
+                    results[name] = _run(functools.partial(_concurrent, on_loop, slow, n, warm, op))
     if "memory" in wanted:
         quarter = client(cfg["quarter"], cfg["stream_chars"] // 4)
         quarter_expected = None if reference else cfg["stream_chars"] // 4
