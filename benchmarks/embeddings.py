@@ -1,6 +1,6 @@
 """Embedding 10,000 short Chinese texts: ours against LangChain's and LlamaIndex's OpenAI classes.
 
-    python benchmarks/embeddings.py                  # 10,000 texts, 50 ms a request (~3 minutes)
+    python benchmarks/embeddings.py                  # 10,000 texts, 50 ms a request (~6 minutes)
     python benchmarks/embeddings.py --quick          # 100 texts, 2 ms: checks the bench works (CI)
     python benchmarks/embeddings.py --update-readme  # also writes the table into both READMEs
 
