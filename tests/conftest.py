@@ -31,6 +31,13 @@ def rag_corpus() -> tuple[tuple[str, ...], dict[str, int]]:
     return RAG_PASSAGES, RAG_QUESTIONS
 
 
+@pytest.fixture
+def dashscope() -> Iterator[FakeGateway]:
+    """A fresh DashScope-mode emulator for one test."""
+    with FakeGateway(mode="dashscope") as gateway:
+        yield gateway
+
+
 @pytest.fixture(scope="module")
 def dashscope_gateway() -> Iterator[FakeGateway]:
     """An emulator that speaks like DashScope: chat, embeddings (10 rows a request) and rerank."""

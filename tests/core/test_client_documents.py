@@ -27,12 +27,6 @@ def setup(request: pytest.FixtureRequest) -> Iterator[tuple[FakeGateway, CNLLMCl
         yield gw, CNLLMClient(provider=mode, base_url=gw.base_url, api_key=gw.api_key), model
 
 
-@pytest.fixture
-def dashscope() -> Iterator[FakeGateway]:
-    with FakeGateway(mode="dashscope") as gw:
-        yield gw
-
-
 def paths(gw: FakeGateway) -> list[tuple[str, str]]:
     return [
         (r.method, r.path.split("/files/")[0] + ("/files/…" if "/files/" in r.path else ""))

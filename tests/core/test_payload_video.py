@@ -21,12 +21,6 @@ def ask(*parts: dict) -> list[dict]:
     return [{"role": "user", "content": [{"type": "text", "text": "视频里有什么？"}, *parts]}]
 
 
-@pytest.fixture
-def dashscope() -> FakeGateway:
-    with FakeGateway(mode="dashscope") as gw:
-        yield gw  # type: ignore[misc]
-
-
 def client_for(gw: FakeGateway) -> CNLLMClient:
     return CNLLMClient(provider="dashscope", base_url=gw.base_url, api_key=gw.api_key)
 

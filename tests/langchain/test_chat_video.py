@@ -4,7 +4,6 @@ converter refuses them), frame lists pass through; models without video are refu
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 from langchain_core.messages import HumanMessage
@@ -15,12 +14,6 @@ from langchain_cn_llm import ChatCNLLM
 
 CLIP = "https://example.com/clip.mp4"
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 16
-
-
-@pytest.fixture
-def dashscope() -> Iterator[FakeGateway]:
-    with FakeGateway(mode="dashscope") as gw:
-        yield gw
 
 
 def llm(gw: FakeGateway, model: str = "qwen3-vl-plus") -> ChatCNLLM:

@@ -3,7 +3,6 @@ additional_kwargs["video_fps"]; refused for models without video."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,6 @@ from llama_index_cn_llm import CNLLM
 
 CLIP = "https://example.com/clip.mp4"
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 16
-
-
-@pytest.fixture
-def dashscope() -> Iterator[FakeGateway]:
-    with FakeGateway(mode="dashscope") as gw:
-        yield gw
 
 
 def llm(gw: FakeGateway, model: str = "qwen3-vl-plus") -> CNLLM:
